@@ -1,0 +1,96 @@
+"""The agent of one instance: starts execution environments there and stops them.
+
+Corral runs one agent per instance. With the local backend an instance is a slice of this
+host; the agent samples its environments' memory once a second (peak memory for REPORT).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
+from corral.agent.registry import EnvironmentRegistry
+from corral.core import errors, models
+from corral.core.tasks import TaskGroup
+from corral.sandbox.base import Sandbox
+from corral.telemetry.logs import LogSink
+
+__all__ = ["Agent"]
+
+_log = logging.getLogger("corral.agent")
+_ENDED = (models.EnvironmentState.STOPPED, models.EnvironmentState.FAILED)
+
+
+class Agent:
+    """Execution environments of one instance."""
+
+    def __init__(
+        self,
+        instance_id: str,
+        *,
+        sandbox: Sandbox,
+        registry: EnvironmentRegistry,
+        sink: LogSink,
+        run_dir: Path,
+        stop_grace_s: float,
+    ) -> None:
+        self.instance_id = instance_id
+        self._sandbox = sandbox
+        self._registry = registry
+        self._sink = sink
+        self._run_dir = run_dir
+        self._stop_grace_s = stop_grace_s
+        self._environments: dict[str, ExecutionEnvironment] = {}
+        self._tasks = TaskGroup(f"agent:{instance_id}")
+
+    @property
+    def environments(self) -> list[ExecutionEnvironment]:
+        """The environments of this instance that have not ended."""
+        return [e for e in self._environments.values() if e.state not in _ENDED]
+
+    def start(self) -> None:
+        self._tasks.spawn(self._sample_forever(), name="sample")
+
+    async def launch(self, config: EnvironmentConfig) -> ExecutionEnvironment:
+        """Start one execution environment; it reports readiness through the registry.
+
+        Raises:
+            errors.SandboxError: the sandbox could not start it.
+        """
+        environment = ExecutionEnvironment(
+            config,
+            sandbox=self._sandbox,
+            run_dir=self._run_dir,
+            sink=self._sink,
+            listener=self._registry,
+            stop_grace_s=self._stop_grace_s,
+        )
+        self._environments[environment.id] = environment
+        self._registry.add(environment)
+        try:
+            await environment.start()
+        except errors.CorralError:
+            self._environments.pop(environment.id, None)
+            self._registry.environment_ended(environment)
+            raise
+        return environment
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        """Drain every environment (bounded), then stop them all."""
+        await self._tasks.cancel_all()
+        live = list(self._environments.values())
+        await asyncio.gather(*(e.drain(drain_timeout_s) for e in live), return_exceptions=True)
+        self._environments.clear()
+
+    async def _sample_forever(self) -> None:
+        while True:
+            for environment in list(self._environments.values()):
+                if environment.state in _ENDED:
+                    self._environments.pop(environment.id, None)
+                    continue
+                with contextlib.suppress(Exception):
+                    environment.sample_memory()
+            await asyncio.sleep(1.0)

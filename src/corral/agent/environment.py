@@ -1,0 +1,542 @@
+"""One execution environment: a runtime process tree, its Runtime API server, its logs.
+
+Lifecycle (``EnvironmentState``)::
+
+    Starting --first /next--> Ready --drain()--> Draining --> Stopped
+        |                       |
+        +--init error/exit/timeout--> Failed      +--runtime exits--> Failed
+
+Invariants:
+
+* The router only sees ``Ready`` environments with a free slot; an environment never holds
+  more than ``concurrency`` invocations (queued plus running).
+* Every invocation handed to ``dispatch`` gets exactly one result: its answer, a timeout,
+  or a platform error when the runtime dies under it.
+* Every log line is attributed to the request its process was running when it wrote it.
+
+Callers: ``agent.agent.Agent`` creates, starts and stops environments; ``router`` dispatches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import psutil
+
+from corral.agent import procfs
+from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
+from corral.core import errors, models
+from corral.runtime.invocation import Invocation, InvocationResult, error_payload
+from corral.runtime.logsock import LogChannels
+from corral.runtime.server import RuntimeApiServer
+from corral.sandbox.base import ExitStatus, Sandbox, SandboxProcess, SandboxSpec
+from corral.sandbox.interpreters import Interpreter
+from corral.telemetry import logs
+
+__all__ = ["EnvironmentConfig", "EnvironmentListener", "ExecutionEnvironment", "InitFailure"]
+
+_log = logging.getLogger("corral.environment")
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """Everything one execution environment needs, decided by its agent."""
+
+    ref: models.VersionRef
+    spec: models.FunctionSpec
+    function_arn: str
+    code_dir: Path
+    interpreter: Interpreter
+    region: str
+    log_group: str
+    init_timeout_s: float
+    instance_id: str
+    revision_id: str
+    capacity_provider: str | None = None
+
+    @property
+    def concurrency(self) -> int:
+        return self.spec.concurrency
+
+    @property
+    def vcpus(self) -> int:
+        managed = self.spec.managed
+        return 1 if managed is None else managed.vcpus(self.spec.memory_size_mb)
+
+
+@dataclass(frozen=True)
+class InitFailure:
+    """Why an environment never became ready: a Lambda ``StateReasonCode`` and the story."""
+
+    reason_code: str
+    reason: str
+    error_type: str
+    payload: bytes
+
+
+class EnvironmentListener(Protocol):
+    """Told when an environment becomes ready or ends."""
+
+    def environment_ready(self, environment: ExecutionEnvironment) -> None: ...
+
+    def environment_ended(self, environment: ExecutionEnvironment) -> None: ...
+
+
+class ExecutionEnvironment:
+    """A long-lived runtime serving invocations of one function version."""
+
+    def __init__(
+        self,
+        config: EnvironmentConfig,
+        *,
+        sandbox: Sandbox,
+        run_dir: Path,
+        sink: logs.LogSink,
+        listener: EnvironmentListener,
+        stop_grace_s: float,
+    ) -> None:
+        self.id = uuid.uuid4().hex
+        self.config = config
+        self.state = models.EnvironmentState.STARTING
+        self.failure: InitFailure | None = None
+        self.end_reason = ""
+        self.created_s = time.time()
+        self.init_duration_ms: float | None = None
+        self.invocations = 0
+        self.last_used_mono = time.monotonic()
+        self.peak_memory_bytes = 0
+        self._sandbox = sandbox
+        self._dir = run_dir / self.id
+        self._sink = sink
+        self._listener = listener
+        self._stop_grace_s = stop_grace_s
+        self._started_mono = time.monotonic()
+        self._process: SandboxProcess | None = None
+        self._runtime = RuntimeApiServer(self, concurrency=config.concurrency)
+        self._channels = LogChannels(self._on_record)
+        self._by_pid: dict[int | None, Invocation] = {}
+        self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._finished = False
+        self.reserved = False
+        self._init_error: tuple[str, bytes] | None = None
+        self._cold_pending = config.spec.managed is None
+        self.log_stream = logs.stream_name(config.ref.version, self.id)
+
+    # --- what the router sees ---------------------------------------------------------------
+    @property
+    def ref(self) -> models.VersionRef:
+        return self.config.ref
+
+    @property
+    def outstanding(self) -> int:
+        return self._runtime.busy
+
+    @property
+    def concurrency(self) -> int:
+        return self._runtime.concurrency
+
+    @property
+    def has_free_slot(self) -> bool:
+        return (
+            self.state is models.EnvironmentState.READY
+            and not self.reserved
+            and self._runtime.has_free_slot
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def dispatch(self, invocation: Invocation) -> None:
+        """Hand an invocation to this environment (the caller checked ``has_free_slot``)."""
+        self.reserved = False
+        self.invocations += 1
+        self.last_used_mono = time.monotonic()
+        self._runtime.dispatch(invocation)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Spawn the runtime; readiness is reported later through the listener.
+
+        Raises:
+            errors.SandboxError: the sandbox could not start the runtime.
+        """
+        cfg = self.config
+        self._dir.mkdir(parents=True, exist_ok=True)
+        tmp_dir = self._dir / "tmp"
+        tmp_dir.mkdir(exist_ok=True)
+        log_socket: Path | None = None
+        if cfg.spec.managed is not None:
+            log_socket = self._dir / "log.sock"
+            self._channels.listen(log_socket)
+        stdout = self._channels.socket_pair("stdout")
+        stderr = self._channels.socket_pair("stderr")
+        port = await self._runtime.start()
+        env = runtime_environment(
+            RuntimeEnvInputs(
+                function_name=cfg.ref.function,
+                version=cfg.ref.version,
+                spec=cfg.spec,
+                region=cfg.region,
+                runtime_api=f"127.0.0.1:{port}",
+                task_root=cfg.code_dir,
+                runtime_dir=cfg.interpreter.executable.parent.parent,
+                interpreter_bin=cfg.interpreter.executable.parent,
+                log_group=cfg.log_group,
+                log_stream=self.log_stream,
+                log_socket=log_socket,
+                tmp_dir=tmp_dir,
+            )
+        )
+        spec = SandboxSpec(
+            environment_id=self.id,
+            argv=[str(cfg.interpreter.executable), "-m", "awslambdaric", cfg.spec.handler],
+            env=env,
+            code_dir=cfg.code_dir,
+            work_dir=self._dir,
+            memory_limit_mb=cfg.spec.memory_size_mb,
+            vcpus=cfg.vcpus,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        try:
+            self._process = await self._sandbox.start(spec)
+        except errors.SandboxError:
+            await self._cleanup()
+            raise
+        finally:
+            stdout.close()
+            stderr.close()
+        self._channels.set_pid(self._process.pid)
+        loop = asyncio.get_running_loop()
+        self._init_timer = loop.call_later(cfg.init_timeout_s, self._init_timed_out)
+        self._watcher = loop.create_task(self._watch(), name=f"environment:{self.id[:8]}:watch")
+
+    async def wait_ready(self) -> None:
+        """Wait until the runtime polls ``/next``.
+
+        Raises:
+            errors.BackendError: the environment failed before it became ready.
+        """
+        await asyncio.shield(self._ready)
+
+    def request_drain(self, timeout_s: float, reason: str) -> None:
+        """Stop taking invocations now and drain in the background."""
+        if self.state in (models.EnvironmentState.STOPPED, models.EnvironmentState.FAILED):
+            return
+        self.end_reason = self.end_reason or reason
+        self.state = models.EnvironmentState.DRAINING
+        asyncio.get_running_loop().create_task(
+            self.drain(timeout_s), name=f"environment:{self.id[:8]}:drain"
+        )
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop taking invocations, let running ones finish (bounded), then stop."""
+        if self.state in (models.EnvironmentState.STOPPED, models.EnvironmentState.FAILED):
+            return
+        self.state = models.EnvironmentState.DRAINING
+        deadline = time.monotonic() + timeout_s
+        while self._runtime.busy > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self.stop("drained")
+
+    async def stop(self, reason: str) -> None:
+        """Stop the runtime now; invocations still running get ``Runtime.ExitError``."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.end_reason = self.end_reason or reason
+        if self.state is not models.EnvironmentState.FAILED:
+            self.state = models.EnvironmentState.STOPPED
+        if self._process is not None:
+            await self._process.stop(self._stop_grace_s)
+        await self._finish(None)
+
+    def sample_memory(self) -> int:
+        """Memory of the environment now; also updates ``peak_memory_bytes``."""
+        if self._process is None:
+            return 0
+        current = self._process.memory_bytes()
+        self.peak_memory_bytes = max(self.peak_memory_bytes, current)
+        return current
+
+    # --- RuntimeHooks --------------------------------------------------------------------------
+    def on_first_next(self) -> None:
+        if self.state is not models.EnvironmentState.STARTING:
+            return
+        self.init_duration_ms = (time.monotonic() - self._started_mono) * 1000
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        self.state = models.EnvironmentState.READY
+        if not self._ready.done():
+            self._ready.set_result(None)
+        self._listener.environment_ready(self)
+
+    def on_dispatch(self, invocation: Invocation) -> None:
+        self._by_pid[invocation.worker_pid] = invocation
+        now = time.time()
+        if self.config.spec.logging.log_format == "JSON":
+            line = logs.platform_start(
+                invocation.request_id, self.ref.version, invocation.invoked_arn, now
+            )
+        else:
+            line = f"START RequestId: {invocation.request_id} Version: {self.ref.version}"
+        self._emit_platform(invocation, line, now)
+
+    def on_complete(self, invocation: Invocation, payload: bytes, error_type: str | None) -> None:
+        self._channels.drain(invocation.worker_pid)
+        self._by_pid.pop(invocation.worker_pid, None)
+        duration_ms = (time.monotonic() - invocation.dispatched_mono) * 1000
+        if self.config.spec.managed is None:
+            self.sample_memory()
+        init_ms = self._take_cold_start()
+        tail = self._finish_records(invocation, duration_ms, error_type, init_ms)
+        invocation.resolve(
+            InvocationResult(
+                payload=payload,
+                error_type=error_type,
+                duration_ms=duration_ms,
+                log_lines=tail,
+                init_duration_ms=init_ms,
+            )
+        )
+
+    def on_deadline(self, invocation: Invocation) -> None:
+        message = (
+            f"RequestId: {invocation.request_id} Error: Task timed out after "
+            f"{invocation.timeout_s:.2f} seconds"
+        )
+        self._fail_invocation(invocation, "Sandbox.Timedout", message)
+        if self.config.spec.managed is None:
+            # Classic Lambda resets the sandbox after a timeout; Managed Instances lets the
+            # code run on (LMI_FACTS §2.7).
+            self.state = models.EnvironmentState.DRAINING
+            asyncio.get_running_loop().create_task(
+                self.stop("timed out"), name=f"environment:{self.id[:8]}:reset"
+            )
+
+    def on_worker_lost(self, invocation: Invocation) -> None:
+        self._fail_invocation(
+            invocation,
+            "Runtime.ExitError",
+            f"RequestId: {invocation.request_id} Error: Runtime exited without providing a reason",
+        )
+        if self.state is models.EnvironmentState.READY:
+            # A worker is gone and the runtime will not restart it: replace the environment.
+            self.request_drain(self._stop_grace_s + 30.0, "a runtime worker exited")
+
+    def on_init_error(self, error_type: str, body: bytes) -> None:
+        self._init_error = (error_type, body)
+        self._set_failure(
+            InitFailure(
+                reason_code="FunctionError.RuntimeInitError",
+                reason=_init_error_story(error_type, body),
+                error_type=error_type,
+                payload=body,
+            )
+        )
+
+    def peer_pid(self, peer_port: int) -> int | None:
+        if self._process is None:
+            return None
+        return procfs.tcp_socket_owner(self._process.pids(), peer_port, self._runtime.port)
+
+    # --- internals -----------------------------------------------------------------------------
+    def _take_cold_start(self) -> float | None:
+        if not self._cold_pending:
+            return None
+        self._cold_pending = False
+        return self.init_duration_ms
+
+    def _on_record(self, pid: int | None, stream: str, line: bytes) -> None:
+        invocation = self._by_pid.get(pid)
+        text = line.decode("utf-8", "replace")
+        request_id = invocation.request_id if invocation is not None else ""
+        if invocation is None and text.startswith("{") and '"requestId"' in text:
+            request_id = _json_request_id(text)
+        if invocation is not None and invocation.capture_logs:
+            invocation.log_lines.append(line)
+        self._sink.emit(
+            logs.LogRecord(time.time(), self.config.log_group, self.log_stream, request_id, text)
+        )
+
+    def _emit_platform(self, invocation: Invocation, line: str, now: float) -> None:
+        if invocation.capture_logs:
+            invocation.log_lines.append(line.encode())
+        self._sink.emit(
+            logs.LogRecord(now, self.config.log_group, self.log_stream, invocation.request_id, line)
+        )
+
+    def _finish_records(
+        self,
+        invocation: Invocation,
+        duration_ms: float,
+        error_type: str | None,
+        init_ms: float | None,
+    ) -> tuple[bytes, ...]:
+        now = time.time()
+        memory_mb = self.peak_memory_bytes // (1024 * 1024) or None
+        if self.config.spec.logging.log_format == "JSON":
+            self._emit_platform(
+                invocation,
+                logs.platform_report(
+                    invocation.request_id,
+                    "error" if error_type else "success",
+                    duration_ms,
+                    now,
+                    max_memory_used_mb=memory_mb,
+                    init_duration_ms=init_ms,
+                    error_type=error_type,
+                ),
+                now,
+            )
+        else:
+            self._emit_platform(invocation, f"END RequestId: {invocation.request_id}", now)
+            report = (
+                f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
+                f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+                f"Memory Size: {self.config.spec.memory_size_mb} MB\t"
+                f"Max Memory Used: {memory_mb or 0} MB"
+            )
+            if init_ms is not None:
+                report += f"\tInit Duration: {init_ms:.2f} ms"
+            self._emit_platform(invocation, report, now)
+        return tuple(invocation.log_lines)
+
+    def _fail_invocation(self, invocation: Invocation, error_type: str, message: str) -> None:
+        self._channels.drain(invocation.worker_pid)
+        self._by_pid.pop(invocation.worker_pid, None)
+        elapsed = invocation.timeout_s * 1000
+        if invocation.dispatched_mono:
+            elapsed = (time.monotonic() - invocation.dispatched_mono) * 1000
+        tail = self._finish_records(invocation, elapsed, error_type, self._take_cold_start())
+        invocation.resolve(
+            InvocationResult(
+                payload=error_payload(error_type, message),
+                error_type=error_type,
+                duration_ms=elapsed,
+                log_lines=tail,
+            )
+        )
+
+    def _init_timed_out(self) -> None:
+        if self.state is not models.EnvironmentState.STARTING:
+            return
+        seconds = self.config.init_timeout_s
+        self._set_failure(
+            InitFailure(
+                reason_code="FunctionError.InitTimeout",
+                reason=f"Function initialization exceeded the {seconds:.0f} second init timeout.",
+                error_type="Runtime.InitTimeout",
+                payload=error_payload(
+                    "Sandbox.Timedout", f"Init phase timed out after {seconds:.2f} seconds"
+                ),
+            )
+        )
+        asyncio.get_running_loop().create_task(
+            self.stop("init timeout"), name=f"environment:{self.id[:8]}:init-timeout"
+        )
+
+    def _set_failure(self, failure: InitFailure) -> None:
+        if self.state is not models.EnvironmentState.STARTING or self.failure is not None:
+            return
+        self.failure = failure
+        self.state = models.EnvironmentState.FAILED
+        self.end_reason = failure.reason
+        if not self._ready.done():
+            self._ready.set_exception(errors.BackendError(failure.reason))
+            self._ready.exception()  # a failure nobody awaits is not an error
+
+    async def _watch(self) -> None:
+        assert self._process is not None
+        status = await self._process.wait()
+        if self._stopping:
+            return
+        await self._finish(status)
+
+    async def _finish(self, status: ExitStatus | None) -> None:
+        """Fail what is left, close the servers, tell the listener; runs once."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._init_timer is not None:
+            self._init_timer.cancel()
+        if status is not None and self.state is models.EnvironmentState.STARTING:
+            error_type, body = self._init_error or (
+                "Runtime.ExitError",
+                error_payload(
+                    "Runtime.ExitError",
+                    f"RequestId: Error: Runtime exited with error: {status.describe()}",
+                ),
+            )
+            self._set_failure(
+                InitFailure(
+                    reason_code="FunctionError.RuntimeInitError",
+                    reason=_init_error_story(error_type, body),
+                    error_type=error_type,
+                    payload=body,
+                )
+            )
+        elif status is not None and self.state is not models.EnvironmentState.FAILED:
+            self.state = models.EnvironmentState.FAILED
+            self.end_reason = f"Runtime exited with error: {status.describe()}"
+        error_type = (
+            "Runtime.OutOfMemory" if status and status.out_of_memory else "Runtime.ExitError"
+        )
+        detail = status.describe() if status is not None else "stopped"
+        for invocation in await self._runtime.stop():
+            if invocation.runtime_answered or invocation.future.done():
+                continue
+            self._fail_invocation(
+                invocation,
+                error_type,
+                f"RequestId: {invocation.request_id} Error: Runtime exited with error: {detail}",
+            )
+        self._channels.close()
+        if not self._ready.done():
+            self._ready.set_exception(errors.BackendError(self.end_reason or "stopped"))
+            self._ready.exception()
+        if self._process is not None and status is not None:
+            await self._process.stop(0.0)
+        await self._cleanup()
+        if self.state not in (models.EnvironmentState.FAILED,):
+            self.state = models.EnvironmentState.STOPPED
+        self._listener.environment_ended(self)
+
+    async def _cleanup(self) -> None:
+        await asyncio.to_thread(shutil.rmtree, self._dir, True)
+
+
+def _json_request_id(text: str) -> str:
+    with contextlib.suppress(ValueError):
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("requestId"), str):
+            return str(data["requestId"])
+    return ""
+
+
+def _init_error_story(error_type: str, body: bytes) -> str:
+    message = ""
+    with contextlib.suppress(ValueError):
+        data = json.loads(body)
+        if isinstance(data, dict):
+            message = str(data.get("errorMessage", ""))
+    story = f"{error_type}: {message}" if message else error_type
+    return f"Function initialization failed. {story}"[:1024]
+
+
+def host_memory_bytes() -> int:
+    """Total memory of this host."""
+    return int(psutil.virtual_memory().total)

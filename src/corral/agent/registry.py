@@ -1,0 +1,69 @@
+"""Every execution environment of this Corral, indexed for the router and the scaler.
+
+The registry is the ``EnvironmentListener`` of all environments: it keeps, per function
+version, the list of ready ones (what the router chooses from) and all live ones (what the
+scaler counts), and forwards lifecycle events to subscribers (the version-state tracker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from corral.agent.environment import ExecutionEnvironment
+from corral.core import models
+
+__all__ = ["EnvironmentRegistry"]
+
+Subscriber = Callable[[ExecutionEnvironment], None]
+
+
+class EnvironmentRegistry:
+    """Live environments by id and by version."""
+
+    def __init__(self) -> None:
+        self._all: dict[str, ExecutionEnvironment] = {}
+        self._ready: dict[models.VersionRef, list[ExecutionEnvironment]] = {}
+        self._on_ready: list[Subscriber] = []
+        self._on_ended: list[Subscriber] = []
+
+    def subscribe(self, *, ready: Subscriber, ended: Subscriber) -> None:
+        self._on_ready.append(ready)
+        self._on_ended.append(ended)
+
+    def add(self, environment: ExecutionEnvironment) -> None:
+        """Track a starting environment."""
+        self._all[environment.id] = environment
+
+    # EnvironmentListener ------------------------------------------------------------------
+    def environment_ready(self, environment: ExecutionEnvironment) -> None:
+        self._ready.setdefault(environment.ref, []).append(environment)
+        for callback in self._on_ready:
+            callback(environment)
+
+    def environment_ended(self, environment: ExecutionEnvironment) -> None:
+        if self._all.pop(environment.id, None) is None:
+            return
+        ready = self._ready.get(environment.ref)
+        if ready is not None and environment in ready:
+            ready.remove(environment)
+            if not ready:
+                del self._ready[environment.ref]
+        for callback in self._on_ended:
+            callback(environment)
+
+    # queries ------------------------------------------------------------------------------
+    def ready_for(self, ref: models.VersionRef) -> list[ExecutionEnvironment]:
+        """Ready environments of a version (the router filters by free slot)."""
+        return self._ready.get(ref, [])
+
+    def for_version(self, ref: models.VersionRef) -> list[ExecutionEnvironment]:
+        return [e for e in self._all.values() if e.ref == ref]
+
+    def for_function(self, function_name: str) -> list[ExecutionEnvironment]:
+        return [e for e in self._all.values() if e.ref.function == function_name]
+
+    def all(self) -> list[ExecutionEnvironment]:
+        return list(self._all.values())
+
+    def get(self, environment_id: str) -> ExecutionEnvironment | None:
+        return self._all.get(environment_id)

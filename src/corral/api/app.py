@@ -1,0 +1,100 @@
+"""``create_app(settings)``: the ASGI application of a Corral server.
+
+The Invoke path is served by ``api.invoke.InvokeEndpoint`` before the Starlette router sees
+the request; everything else is a Starlette route wrapped so every failure is a Lambda error
+(including 404/405 for unknown paths, which botocore reports as UnknownOperation-like errors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from corral.api.http import error_response
+from corral.api.invoke import InvokeEndpoint, is_invoke
+from corral.api.lambda_errors import LambdaError
+from corral.api.routes import (
+    aliases,
+    capacity_providers,
+    concurrency,
+    corral,
+    functions,
+    scaling,
+    tags,
+    versions,
+)
+from corral.api.services import Services
+from corral.core.settings import Settings
+
+__all__ = ["CorralApp", "create_app"]
+
+_log = logging.getLogger("corral.api")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(
+        LambdaError(
+            404,
+            "UnknownOperationException",
+            b'{"message": "Corral does not serve this operation (unknown path)."}',
+        )
+    )
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return error_response(
+        LambdaError(
+            405,
+            "UnknownOperationException",
+            b'{"message": "Corral does not serve this method on this path."}',
+        )
+    )
+
+
+class CorralApp:
+    """The ASGI app: Invoke fast path, then the Starlette routes."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._invoke = InvokeEndpoint(services)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: Starlette) -> AsyncIterator[None]:
+            await services.start()
+            try:
+                yield
+            finally:
+                await services.stop()
+
+        self.starlette = Starlette(
+            routes=[
+                *corral.ROUTES,
+                *functions.ROUTES,
+                *versions.ROUTES,
+                *aliases.ROUTES,
+                *capacity_providers.ROUTES,
+                *tags.ROUTES,
+                *concurrency.ROUTES,
+                *scaling.ROUTES,
+            ],
+            exception_handlers={404: _not_found, 405: _not_allowed},
+            lifespan=lifespan,
+        )
+        self.starlette.state.services = services
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if is_invoke(scope):
+            await self._invoke(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)
+
+
+def create_app(settings: Settings) -> CorralApp:
+    """Build every service and the ASGI app that serves them."""
+    return CorralApp(Services.build(settings))

@@ -1,0 +1,199 @@
+"""Invoke, on a lean path: a raw ASGI handler in front of the Starlette app.
+
+Every invocation crosses this code, so it avoids the router/request/response objects of the
+framework. Semantics follow ``Invoke`` in botocore's model: RequestResponse answers 200 with
+the payload (and ``X-Amz-Function-Error: Unhandled`` for a function error), Event answers
+202 once the event is durably queued, DryRun answers 204; ``LogType=Tail`` returns the last
+4 KB of the invocation's log in ``X-Amz-Log-Result``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import urllib.parse
+from typing import Any
+
+from corral.api import lambda_errors
+from corral.api.services import Services
+from corral.core import errors
+from corral.core.arns import parse_function_name, reconcile_qualifier
+from corral.router.resolve import resolve
+from corral.router.router import InvokeRequest
+from corral.runtime.invocation import new_request_id
+
+__all__ = ["InvokeEndpoint", "is_invoke"]
+
+_PREFIX = "/2015-03-31/functions/"
+_SUFFIX = "/invocations"
+_TAIL_BYTES = 4096
+_MAX_CLIENT_CONTEXT = 3583
+_TYPES = ("Event", "RequestResponse", "DryRun")
+
+Scope = dict[str, Any]
+
+
+def is_invoke(scope: Scope) -> bool:
+    path: str = scope.get("path", "")
+    return (
+        scope.get("type") == "http"
+        and scope.get("method") == "POST"
+        and path.startswith(_PREFIX)
+        and path.endswith(_SUFFIX)
+    )
+
+
+class InvokeEndpoint:
+    """``POST /2015-03-31/functions/{FunctionName}/invocations``."""
+
+    def __init__(self, services: Services) -> None:
+        self._svc = services
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        request_id = new_request_id()
+        try:
+            status, headers, body = await self._invoke(scope, receive, request_id)
+        except errors.CorralError as exc:
+            error = lambda_errors.from_exception(exc)
+            status, body = error.status, error.body
+            headers = [(b"x-amzn-errortype", error.name.encode()), *error.headers]
+        except Exception as exc:  # a bug: answer and keep serving
+            error = lambda_errors.service_error(exc)
+            status, body = error.status, error.body
+            headers = [(b"x-amzn-errortype", error.name.encode())]
+        headers.append((b"x-amzn-requestid", request_id.encode()))
+        headers.append((b"content-type", b"application/json"))
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _invoke(
+        self, scope: Scope, receive: Any, request_id: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        svc = self._svc
+        invocation_type = "RequestResponse"
+        log_type = "None"
+        client_context = ""
+        declared = -1
+        for key, value in scope["headers"]:
+            if key == b"x-amz-invocation-type":
+                invocation_type = value.decode("latin-1")
+            elif key == b"x-amz-log-type":
+                log_type = value.decode("latin-1")
+            elif key == b"x-amz-client-context":
+                client_context = _client_context(value)
+            elif key == b"content-length" and value.isdigit():
+                declared = int(value)
+        if invocation_type not in _TYPES:
+            raise _enum_error(invocation_type, "invocationType", _TYPES)
+        if log_type not in ("None", "Tail"):
+            raise _enum_error(log_type, "logType", ("None", "Tail"))
+        event = invocation_type == "Event"
+        limit = (
+            svc.settings.max_async_payload_bytes if event else svc.settings.max_sync_payload_bytes
+        )
+        payload = await _read_body(receive, declared, limit, event)
+        _check_json(payload)
+        raw_name = scope["path"][len(_PREFIX) : -len(_SUFFIX)]
+        name, from_arn = parse_function_name(raw_name, svc.partition)
+        qualifier = _qualifier(scope, from_arn)
+        target = resolve(svc.catalog, svc.partition, name, qualifier)
+        executed = [(b"x-amz-executed-version", target.version.version.encode())]
+        if invocation_type == "DryRun":
+            return 204, executed, b""
+        if event:
+            svc.async_invoker.enqueue(name, qualifier or "", payload or b"{}", client_context)
+            return 202, [], b""
+        result = await svc.router.invoke(
+            InvokeRequest(
+                version=target.version,
+                invoked_arn=target.invoked_arn,
+                payload=payload or b"{}",
+                client_context=client_context,
+                capture_logs=log_type == "Tail",
+                request_id=request_id,
+            )
+        )
+        headers = executed
+        if result.is_error:
+            headers.append((b"x-amz-function-error", b"Unhandled"))
+        if log_type == "Tail":
+            text = b"\n".join(result.log_lines) + b"\n"
+            headers.append((b"x-amz-log-result", base64.b64encode(text[-_TAIL_BYTES:])))
+        return 200, headers, result.payload
+
+
+async def _read_body(receive: Any, declared: int, limit: int, event: bool) -> bytes:
+    if declared > limit:
+        raise _too_large(declared, limit, event)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.InvalidContent("The client disconnected before sending the whole payload")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit, event)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: int, limit: int, event: bool) -> errors.RequestTooLarge:
+    if event:
+        return errors.RequestTooLarge(
+            f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+        )
+    return errors.RequestTooLarge(
+        f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+    )
+
+
+def _check_json(payload: bytes) -> None:
+    if not payload:
+        return
+    try:
+        json.loads(payload)
+    except (ValueError, RecursionError) as exc:
+        detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise errors.InvalidContent(
+            f"Could not parse request body into json: Could not parse payload into json: {detail}"
+        ) from exc
+
+
+def _client_context(value: bytes) -> str:
+    if len(value) > _MAX_CLIENT_CONTEXT:
+        raise errors.InvalidRequest(
+            f"Client context must be at most {_MAX_CLIENT_CONTEXT} bytes, base64-encoded."
+        )
+    try:
+        data = json.loads(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise errors.InvalidRequest(
+            "Client context must be a valid Base64-encoded JSON object."
+        ) from exc
+    if not isinstance(data, dict):
+        raise errors.InvalidRequest("Client context must be a valid Base64-encoded JSON object.")
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _qualifier(scope: Scope, from_arn: str | None) -> str | None:
+    raw: bytes = scope.get("query_string", b"")
+    given = None
+    if raw:
+        values = urllib.parse.parse_qs(raw.decode("latin-1")).get("Qualifier")
+        given = values[-1] if values else None
+    return reconcile_qualifier(from_arn, given)
+
+
+def _enum_error(value: str, field: str, allowed: tuple[str, ...]) -> errors.Validation:
+    return errors.Validation(
+        errors.constraint_message(
+            value[:64], field, f"Member must satisfy enum value set: [{', '.join(allowed)}]"
+        )
+    )

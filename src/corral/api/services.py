@@ -1,0 +1,154 @@
+"""The composition root: build every service from the settings, start and stop them in order.
+
+Start order: store -> backend -> scaler -> async invoker. Stop order is the reverse, after
+the HTTP server stopped accepting: async workers stop taking events (queued events stay in
+SQLite), the scaler stops, then every execution environment is drained (bounded by
+``drain_timeout_s``) and stopped, then the database is closed. Errors while stopping are
+collected and logged so one failing part does not leave the others running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from dataclasses import dataclass, field
+
+from corral.agent.registry import EnvironmentRegistry
+from corral.backends.local import LocalBackend
+from corral.core import models
+from corral.core.arns import Partition
+from corral.core.settings import Settings
+from corral.router.asyncq import AsyncInvoker
+from corral.router.router import Router
+from corral.sandbox.base import Sandbox
+from corral.sandbox.interpreters import RuntimeRegistry
+from corral.sandbox.process import ProcessSandbox
+from corral.scaler.loop import ScalerLoop
+from corral.store.catalog import Catalog
+from corral.store.code import CodeStore
+from corral.store.db import Database
+from corral.store.events import EventTable
+from corral.telemetry.logs import RecentLogs
+
+__all__ = ["Services"]
+
+_log = logging.getLogger("corral.services")
+
+
+@dataclass
+class Services:
+    """Every long-lived part of a running Corral."""
+
+    settings: Settings
+    partition: Partition
+    db: Database
+    catalog: Catalog
+    code: CodeStore
+    events: EventTable
+    runtimes: RuntimeRegistry
+    registry: EnvironmentRegistry
+    logs: RecentLogs
+    sandbox: Sandbox
+    backend: LocalBackend
+    scaler: ScalerLoop
+    router: Router
+    async_invoker: AsyncInvoker
+    started: bool = field(default=False)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(settings.run_dir, ignore_errors=True)
+        settings.run_dir.mkdir(parents=True)
+        partition = Partition(settings.region, settings.account_id)
+        db = Database(settings.database_path)
+        catalog = Catalog(db)
+        code = CodeStore(settings.code_dir)
+        events = EventTable(db)
+        runtimes = RuntimeRegistry(settings.runtimes_dir)
+        registry = EnvironmentRegistry()
+        recent = RecentLogs()
+        sandbox = ProcessSandbox()
+        backend = LocalBackend(
+            sandbox=sandbox,
+            registry=registry,
+            sink=recent,
+            run_dir=settings.run_dir,
+            stop_grace_s=settings.environment_stop_grace_s,
+        )
+        scaler = ScalerLoop(
+            settings=settings,
+            catalog=catalog,
+            code=code,
+            runtimes=runtimes,
+            backend=backend,
+            registry=registry,
+            partition=partition,
+        )
+        router = Router(
+            settings=settings, catalog=catalog, registry=registry, cold_start=scaler.cold_start
+        )
+        async_invoker = AsyncInvoker(
+            settings=settings, catalog=catalog, events=events, router=router, partition=partition
+        )
+        return cls(
+            settings=settings,
+            partition=partition,
+            db=db,
+            catalog=catalog,
+            code=code,
+            events=events,
+            runtimes=runtimes,
+            registry=registry,
+            logs=recent,
+            sandbox=sandbox,
+            backend=backend,
+            scaler=scaler,
+            router=router,
+            async_invoker=async_invoker,
+        )
+
+    async def start(self) -> None:
+        self._restore_versions()
+        self.backend.start()
+        self.scaler.start()
+        self.async_invoker.start()
+        self.started = True
+
+    def _restore_versions(self) -> None:
+        """After a restart no environment runs: published Managed Instances versions go back
+        to ``Pending`` (reason ``Restoring``) until their minimum is ready again."""
+        for version in self.catalog.all_versions():
+            if (
+                version.spec.managed is not None
+                and models.is_published(version.version)
+                and version.state is models.FunctionState.ACTIVE
+            ):
+                self.catalog.put_version(
+                    dataclasses.replace(
+                        version,
+                        state=models.FunctionState.PENDING,
+                        state_reason="The function is being restored after a restart.",
+                        state_reason_code="Restoring",
+                    )
+                )
+
+    async def stop(self) -> None:
+        """Stop in reverse order, draining environments; collect and log failures."""
+        failures: list[BaseException] = []
+        for step in (self.async_invoker.stop, self.scaler.stop):
+            try:
+                await step()
+            except Exception as exc:
+                failures.append(exc)
+        try:
+            await self.backend.stop(self.settings.drain_timeout_s)
+        except Exception as exc:
+            failures.append(exc)
+        try:
+            self.db.close()
+        except Exception as exc:
+            failures.append(exc)
+        for failure in failures:
+            _log.error("error while stopping", exc_info=failure)

@@ -1,0 +1,144 @@
+"""Client commands: ``corral invoke`` and ``corral status``.
+
+Like the AWS CLI they take ``--endpoint-url`` (default: ``CORRAL_ENDPOINT_URL``, else
+``http://127.0.0.1:9000``). ``--json`` prints what scripts read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import urllib.parse
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from corral.core.settings import Settings
+
+__all__ = ["invoke", "status"]
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _endpoint(given: str | None) -> str:
+    return (given or Settings.from_env().endpoint_url).rstrip("/")
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/] {message}")
+    return typer.Exit(1)
+
+
+def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return httpx.request(method, url, timeout=960.0, **kwargs)
+    except httpx.ConnectError as exc:
+        raise _fail(
+            f"cannot reach Corral at {url.split('/20')[0]}: {exc}. Is `corral serve` running? "
+            "Pass --endpoint-url or set CORRAL_ENDPOINT_URL."
+        ) from exc
+
+
+def invoke(
+    function_name: Annotated[str, typer.Argument(help="Function name or ARN.")],
+    payload: Annotated[
+        str, typer.Option("--payload", "-p", help="JSON event, or @file to read it from.")
+    ] = "{}",
+    qualifier: Annotated[
+        str | None, typer.Option(help="Version, alias or $LATEST.PUBLISHED.")
+    ] = None,
+    invocation_type: Annotated[
+        str, typer.Option(help="RequestResponse, Event or DryRun.")
+    ] = "RequestResponse",
+    log_type: Annotated[str, typer.Option(help="Tail prints the invocation's log.")] = "None",
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="Corral's URL [CORRAL_ENDPOINT_URL].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Invoke a function and print its result."""
+    body = open(payload[1:], "rb").read() if payload.startswith("@") else payload.encode()
+    quoted = urllib.parse.quote(function_name, safe="")
+    url = f"{_endpoint(endpoint_url)}/2015-03-31/functions/{quoted}/invocations"
+    params = {"Qualifier": qualifier} if qualifier else None
+    headers = {"X-Amz-Invocation-Type": invocation_type, "X-Amz-Log-Type": log_type}
+    response = _request("POST", url, content=body, params=params, headers=headers)
+    if response.status_code >= 400:
+        error = response.headers.get("x-amzn-errortype", "Error")
+        data = response.json() if response.content else {}
+        message = data.get("message") or data.get("Message") or response.text
+        if as_json:
+            print(
+                json.dumps({"StatusCode": response.status_code, "Error": error, "Message": message})
+            )
+        raise _fail(f"{error}: {message}")
+    logs = response.headers.get("x-amz-log-result")
+    result = {
+        "StatusCode": response.status_code,
+        "ExecutedVersion": response.headers.get("x-amz-executed-version"),
+        "FunctionError": response.headers.get("x-amz-function-error"),
+        "Payload": response.text,
+        "LogResult": base64.b64decode(logs).decode("utf-8", "replace") if logs else None,
+    }
+    if as_json:
+        print(json.dumps(result))
+    else:
+        if result["LogResult"]:
+            _err.print(result["LogResult"], markup=False, highlight=False)
+        if result["FunctionError"]:
+            _err.print(f"[red]function error ({result['FunctionError']})[/]")
+        sys.stdout.write(response.text + ("\n" if response.text else ""))
+    if result["FunctionError"]:
+        raise typer.Exit(1)
+
+
+def status(
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="Corral's URL [CORRAL_ENDPOINT_URL].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+) -> None:
+    """Show capacity providers, instances and execution environments."""
+    response = _request("GET", f"{_endpoint(endpoint_url)}/corral/v1/state")
+    if response.status_code != 200:
+        raise _fail(f"Corral answered {response.status_code}: {response.text[:200]}")
+    state = response.json()
+    if as_json:
+        print(json.dumps(state, indent=2))
+        return
+    if state.get("sandbox") == "process":
+        _err.print(
+            "[bold yellow]warning:[/] sandbox 'process': execution environments are not isolated"
+        )
+    table = Table(title="Execution environments")
+    for column in ("provider", "instance", "environment", "function", "state", "busy", "slots"):
+        table.add_column(column)
+    for provider in state["capacityProviders"]:
+        for instance in provider["instances"]:
+            for env in instance["environments"]:
+                table.add_row(
+                    provider["name"],
+                    instance["id"],
+                    env["id"][:12],
+                    env["functionArn"].split(":function:")[1],
+                    env["state"],
+                    str(env["concurrency"]),
+                    str(env["concurrencyLimit"]),
+                )
+    for env in state["onDemand"]:
+        table.add_row(
+            "(on demand)",
+            "-",
+            env["id"][:12],
+            env["functionArn"].split(":function:")[1],
+            env["state"],
+            str(env["concurrency"]),
+            str(env["concurrencyLimit"]),
+        )
+    _out.print(table)
+    _out.print(f"async events queued: {state.get('asyncQueue', 0)}")

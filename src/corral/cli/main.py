@@ -1,0 +1,26 @@
+"""Entry point of the ``corral`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from corral.cli import client, runtimes, serve
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="corral",
+    help="AWS Lambda Managed Instances, self-hosted. Point boto3 or the AWS CLI at "
+    "`corral serve` with --endpoint-url.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.command("invoke")(client.invoke)
+app.command("status")(client.status)
+app.add_typer(runtimes.app, name="runtimes")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,130 @@
+"""``corral serve``: run the Lambda API and every execution environment until Ctrl+C.
+
+Ctrl+C stops accepting connections, waits for in-flight invocations (at most
+``--drain-timeout`` seconds), drains and stops every execution environment, and exits; a
+second Ctrl+C exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.panel import Panel
+
+from corral.api.app import create_app
+from corral.core import errors
+from corral.core.settings import Settings, is_loopback
+
+__all__ = ["serve"]
+
+_console = Console(stderr=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [CORRAL_HOST].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port; 0 picks a free one [CORRAL_PORT, default 9000].")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where state is kept [CORRAL_DATA_DIR, default .corral].")
+    ] = None,
+    runtimes_dir: Annotated[
+        Path | None, typer.Option(help="Installed Python runtimes [CORRAL_RUNTIMES_DIR].")
+    ] = None,
+    drain_timeout: Annotated[
+        float | None, typer.Option(help="Seconds in-flight invocations get at shutdown.")
+    ] = None,
+    classic_idle_timeout: Annotated[
+        float | None, typer.Option(help="Seconds before an idle classic environment stops.")
+    ] = None,
+    scale_interval: Annotated[
+        float | None, typer.Option(help="Seconds between scaling ticks [CORRAL_SCALE_INTERVAL_S].")
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="Server log level: debug, info, warning, error.")
+    ] = None,
+) -> None:
+    """Serve the Lambda API (boto3 / AWS CLI: --endpoint-url http://HOST:PORT)."""
+    try:
+        settings = Settings.from_env().with_overrides(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            runtimes_dir=runtimes_dir,
+            drain_timeout_s=drain_timeout,
+            classic_idle_timeout_s=classic_idle_timeout,
+            scale_interval_s=scale_interval,
+            log_level=log_level,
+        )
+    except errors.CorralError as exc:
+        _console.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(2) from exc
+    if not is_loopback(settings.host):
+        _console.print(
+            f"[red]error:[/] refusing to listen on {settings.host}: Corral has no "
+            "authentication yet, so anyone who can reach that address could deploy and run "
+            "code. Listen on 127.0.0.1 (the default), or reach it through an SSH tunnel."
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    sys.exit(asyncio.run(_serve(settings)))
+
+
+async def _serve(settings: Settings) -> int:
+    app = create_app(settings)
+    available = app.services.runtimes.available()
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="none",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s) or 1,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(), name="uvicorn")
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if task.done():
+        return 1 if server.should_exit is False else 3
+    port = server.servers[0].sockets[0].getsockname()[1]
+    endpoint = f"http://{settings.host}:{port}"
+    _announce(settings, endpoint, sorted(available))
+    await task
+    return 0
+
+
+def _announce(settings: Settings, endpoint: str, runtimes: list[str]) -> None:
+    info = {"endpoint": endpoint, "pid": os.getpid()}
+    (settings.data_dir / "server.json").write_text(json.dumps(info))
+    lines = [
+        f"[bold]Corral[/] is serving the Lambda API on [cyan]{endpoint}[/]",
+        f"data: {settings.data_dir.resolve()}",
+        "runtimes: "
+        + (", ".join(runtimes) or "[red]none installed[/] (run `corral runtimes install`)"),
+        f"try: aws lambda list-functions --endpoint-url {endpoint}",
+    ]
+    _console.print(Panel("\n".join(lines), expand=False))
+    _console.print(
+        "[bold yellow]warning:[/] sandbox 'process': functions run as plain processes on this "
+        "host, with no isolation from each other or from Corral's data. Use it for "
+        "development only."
+    )
+    print(f"Corral is serving on {endpoint}", flush=True)

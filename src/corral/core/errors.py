@@ -1,0 +1,182 @@
+"""One error hierarchy for all of Corral.
+
+Every error a caller may see is a ``CorralError``. Children are named by what they mean to
+the caller, and ``api/lambda_errors.py`` is the only place that turns them into Lambda error
+responses (error name, HTTP status, message)::
+
+    CorralError
+    ├── InvalidRequest            bad input (InvalidParameterValueException by default)
+    │   ├── InvalidContent         InvalidRequestContentException (payload is not JSON)
+    │   ├── RequestTooLarge        RequestTooLargeException (413)
+    │   ├── NoPublishedVersion     NoPublishedVersionException
+    │   ├── Validation             ValidationException (a field breaks the model's constraint)
+    │   └── UnsupportedMediaType   UnsupportedMediaTypeException (415)
+    ├── NotFound                  ResourceNotFoundException (404)
+    ├── Conflict                  ResourceConflictException (409)
+    ├── PreconditionFailed        PreconditionFailedException (412): stale RevisionId
+    ├── AccessDenied              AccessDeniedException (403)
+    ├── Throttled                 TooManyRequestsException (429), with the cause
+    ├── LimitExceeded             a quota (the Lambda name is given by the raiser)
+    ├── BackendError              an instance or sandbox could not be started or reached
+    │   └── SandboxError          the sandbox refused to start an execution environment
+    ├── EnvironmentGone           an execution environment stopped under an invocation
+    ├── TemporaryError(delay_s)   a reconcile step should be retried later
+    └── PermanentError            a reconcile step cannot succeed; record and move on
+
+``FunctionError`` is not an exception: a function that raised is a normal invocation
+result (HTTP 200 with ``X-Amz-Function-Error``), see ``runtime.invocation``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "BackendError",
+    "AccessDenied",
+    "Conflict",
+    "CorralError",
+    "EnvironmentGone",
+    "InvalidContent",
+    "InvalidRequest",
+    "LimitExceeded",
+    "NoPublishedVersion",
+    "NotFound",
+    "PermanentError",
+    "PreconditionFailed",
+    "RequestTooLarge",
+    "SandboxError",
+    "TemporaryError",
+    "ThrottleCause",
+    "Throttled",
+    "UnsupportedMediaType",
+    "Validation",
+    "constraint_message",
+]
+
+
+class CorralError(Exception):
+    """The root of every error Corral raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(CorralError):
+    """The caller sent something Lambda would refuse (InvalidParameterValueException)."""
+
+    lambda_error = "InvalidParameterValueException"
+
+
+class InvalidContent(InvalidRequest):
+    """The invocation payload is not valid JSON."""
+
+    lambda_error = "InvalidRequestContentException"
+
+
+class RequestTooLarge(InvalidRequest):
+    """A request body is over Lambda's limit."""
+
+    lambda_error = "RequestTooLargeException"
+
+
+class NoPublishedVersion(InvalidRequest):
+    """A Managed Instances function was invoked before any version was published."""
+
+    lambda_error = "NoPublishedVersionException"
+
+
+class Validation(InvalidRequest):
+    """A field breaks a constraint of the API model (AWS answers ValidationException)."""
+
+    lambda_error = "ValidationException"
+
+
+def constraint_message(value: object, field: str, constraint: str) -> str:
+    """AWS's wording for one broken constraint: ``1 validation error detected: ...``."""
+    shown = "null" if value is None else f"'{value}'"
+    return (
+        f"1 validation error detected: Value {shown} at '{field}' failed to satisfy "
+        f"constraint: {constraint}"
+    )
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """The request's content type cannot be read."""
+
+    lambda_error = "UnsupportedMediaTypeException"
+
+
+class NotFound(CorralError):
+    """The named function, version, alias or capacity provider does not exist."""
+
+
+class Conflict(CorralError):
+    """The resource exists already, or is in a state that forbids the operation."""
+
+
+class ThrottleCause(StrEnum):
+    """Why an invocation was refused with 429 (the label of ``corral_throttles_total``)."""
+
+    CONCURRENCY = "concurrency"
+    CPU = "cpu"
+    MEMORY = "memory"
+    DISK = "disk"
+
+
+class PreconditionFailed(CorralError):
+    """The caller's RevisionId is not the current one."""
+
+
+class AccessDenied(CorralError):
+    """The caller may not act on this resource."""
+
+
+class Throttled(CorralError):
+    """No execution environment could take the invocation now (HTTP 429)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cause: ThrottleCause = ThrottleCause.CONCURRENCY,
+        reason: str = "ConcurrentInvocationLimitExceeded",
+        retry_after_s: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+class LimitExceeded(CorralError):
+    """A quota was reached; ``lambda_error`` names the Lambda exception to return."""
+
+    def __init__(self, message: str, *, lambda_error: str) -> None:
+        super().__init__(message)
+        self.lambda_error = lambda_error
+
+
+class BackendError(CorralError):
+    """An instance, sandbox or execution environment could not be started or reached."""
+
+
+class SandboxError(BackendError):
+    """The sandbox refused to start an execution environment."""
+
+
+class EnvironmentGone(CorralError):
+    """An execution environment stopped while an invocation was assigned to it."""
+
+
+class TemporaryError(CorralError):
+    """A reconcile step failed in a way that may pass; retry after ``delay_s``."""
+
+    def __init__(self, message: str, *, delay_s: float) -> None:
+        super().__init__(message)
+        self.delay_s = delay_s
+
+
+class PermanentError(CorralError):
+    """A reconcile step cannot succeed as asked; record it and do not retry."""

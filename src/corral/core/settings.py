@@ -1,0 +1,141 @@
+"""Corral's settings: one frozen object, read once at start-up.
+
+Every setting has a ``CORRAL_<NAME>`` environment variable (``CORRAL_PORT``,
+``CORRAL_DATA_DIR``, ...); flags of ``corral serve`` override them. Nothing else in Corral
+reads ``os.environ``: the settings object is passed down to whoever needs a value.
+
+Callers: ``cli`` builds it (``Settings.from_env`` then ``with_overrides``); every service
+receives it in its constructor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from corral.core import errors
+
+__all__ = ["Settings", "default_runtimes_dir", "is_loopback"]
+
+_PREFIX = "CORRAL_"
+
+
+def default_runtimes_dir(environ: Mapping[str, str]) -> Path:
+    """Where ``corral runtimes install`` puts one virtualenv per Python runtime."""
+    base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", "/root")) / ".local/share")
+    return Path(base) / "corral" / "runtimes"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (127.0.0.0/8, ::1 or ``localhost``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Corral's knobs. Units are in the names."""
+
+    host: str = "127.0.0.1"
+    port: int = 9000
+    data_dir: Path = Path(".corral")
+    runtimes_dir: Path = field(default_factory=lambda: default_runtimes_dir(os.environ))
+    endpoint_url: str = "http://127.0.0.1:9000"
+    region: str = "us-east-1"
+    account_id: str = "123456789012"
+    sandbox: str = "process"
+    # Where ``corral runtimes install`` looks for python3.X interpreters (os.pathsep-separated).
+    python_path: str = ""
+    log_level: str = "info"
+    # The invocation path.
+    classic_idle_timeout_s: float = 300.0
+    account_concurrency_limit: int = 1000
+    max_sync_payload_bytes: int = 6 * 1024 * 1024
+    max_async_payload_bytes: int = 1024 * 1024
+    # Asynchronous invocations (InvocationType=Event): AWS retries a failed event twice, after
+    # about one and two minutes.
+    async_max_retries: int = 2
+    async_retry_delay_s: float = 60.0
+    async_workers: int = 16
+    # Lifecycle.
+    drain_timeout_s: float = 10.0
+    environment_stop_grace_s: float = 2.0
+    classic_init_timeout_s: float = 10.0
+    scale_interval_s: float = 1.0
+    scale_in_cooldown_s: float = 60.0
+    instance_launch_delay_s: float = 0.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every ``CORRAL_*`` variable that names a setting.
+
+        Raises:
+            errors.InvalidRequest: a variable holds a value of the wrong type.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw)
+        if "runtimes_dir" not in values:
+            values["runtimes_dir"] = default_runtimes_dir(env)
+        if "python_path" not in values:
+            values["python_path"] = _python_search_path(env)
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given settings replaced; ``None`` values are ignored."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file holding functions, versions, aliases and providers."""
+        return self.data_dir / "corral.db"
+
+    @property
+    def code_dir(self) -> Path:
+        """Content-addressed function code: ``<sha256>.zip`` and its unpacked tree."""
+        return self.data_dir / "code"
+
+    @property
+    def run_dir(self) -> Path:
+        """Per-environment sockets and scratch space; emptied at every start."""
+        return self.data_dir / "run"
+
+
+def _python_search_path(env: Mapping[str, str]) -> str:
+    """PATH, then pyenv's versions, then the system's usual places."""
+    dirs = [d for d in env.get("PATH", "").split(os.pathsep) if d and "shims" not in d]
+    pyenv_root = Path(env.get("PYENV_ROOT") or Path(env.get("HOME", "/root")) / ".pyenv")
+    versions = pyenv_root / "versions"
+    if versions.is_dir():
+        dirs += [str(p / "bin") for p in sorted(versions.iterdir(), reverse=True)]
+    dirs += ["/usr/local/bin", "/usr/bin"]
+    return os.pathsep.join(dict.fromkeys(dirs))
+
+
+def _convert(name: str, type_name: Any, raw: str) -> Any:
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise errors.InvalidRequest(
+            f"{_PREFIX}{name.upper()}={raw!r} is not a valid {kind}"
+        ) from exc
+    return raw

@@ -1,0 +1,154 @@
+"""Invoke: pick an environment with a free slot, hand it the invocation, await the result.
+
+Managed Instances versions are served by their warm environments only: when every slot of
+every ready environment is busy the caller gets 429 at once (never an unbounded queue).
+Classic versions run one invocation per environment; without an idle one, the router asks
+the scaler for a cold start, within the function's reserved concurrency or the account's
+unreserved pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from corral.agent.environment import ExecutionEnvironment
+from corral.agent.registry import EnvironmentRegistry
+from corral.core import errors, models
+from corral.core.settings import Settings
+from corral.router.selection import least_outstanding
+from corral.runtime.invocation import (
+    Invocation,
+    InvocationResult,
+    new_request_id,
+    new_trace_id,
+)
+from corral.store.catalog import Catalog
+
+__all__ = ["ColdStarter", "InvokeRequest", "Router"]
+
+ColdStarter = Callable[[models.FunctionVersion], Awaitable[ExecutionEnvironment]]
+
+
+@dataclass(frozen=True)
+class InvokeRequest:
+    """One invocation as the API hands it to the router."""
+
+    version: models.FunctionVersion
+    invoked_arn: str
+    payload: bytes
+    client_context: str = ""
+    capture_logs: bool = False
+    request_id: str = ""
+
+
+class Router:
+    """The data path from Invoke to an execution environment."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalog: Catalog,
+        registry: EnvironmentRegistry,
+        cold_start: ColdStarter,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._registry = registry
+        self._cold_start = cold_start
+        self._turn = 0
+        self._inflight: Counter[str] = Counter()
+        self.throttles: Counter[tuple[str, str]] = Counter()
+
+    @property
+    def inflight(self) -> int:
+        """Invocations running now, all functions together."""
+        return sum(self._inflight.values())
+
+    async def invoke(self, request: InvokeRequest) -> InvocationResult:
+        """Run one invocation and return its result (function errors included).
+
+        Raises:
+            errors.Throttled: no environment can take it now.
+        """
+        version = request.version
+        function = version.function_name
+        if version.spec.managed is None:
+            self._check_concurrency(function)
+        self._inflight[function] += 1
+        try:
+            environment = self._pick(version.ref)
+            if environment is None:
+                if version.spec.managed is not None:
+                    self._throttle(function, "concurrency")
+                    raise errors.Throttled("Rate Exceeded.")
+                environment = await self._cold_start(version)
+                if environment.failure is not None:
+                    return _init_failure_result(environment)
+                if environment.state is not models.EnvironmentState.READY:
+                    raise errors.Throttled("Rate Exceeded.")
+            loop = asyncio.get_running_loop()
+            invocation = Invocation(
+                request_id=request.request_id or new_request_id(),
+                payload=request.payload,
+                invoked_arn=request.invoked_arn,
+                timeout_s=float(version.spec.timeout_s),
+                future=loop.create_future(),
+                client_context=request.client_context,
+                trace_id=new_trace_id(),
+                capture_logs=request.capture_logs,
+            )
+            environment.dispatch(invocation)
+            return await invocation.future
+        finally:
+            remaining = self._inflight[function] - 1
+            if remaining:
+                self._inflight[function] = remaining
+            else:
+                del self._inflight[function]
+
+    def _pick(self, ref: models.VersionRef) -> ExecutionEnvironment | None:
+        candidates = self._registry.ready_for(ref)
+        if not candidates:
+            return None
+        self._turn += 1
+        return least_outstanding(candidates, self._turn)
+
+    def _check_concurrency(self, function: str) -> None:
+        record = self._catalog.function(function)
+        reserved = record.reserved_concurrency if record is not None else None
+        if reserved is not None:
+            if self._inflight[function] >= reserved:
+                self._throttle(function, "concurrency")
+                raise errors.Throttled(
+                    "Rate Exceeded.", reason="ReservedFunctionConcurrentInvocationLimitExceeded"
+                )
+            return
+        if self.inflight >= self.unreserved_limit():
+            self._throttle(function, "concurrency")
+            raise errors.Throttled("Rate Exceeded.")
+
+    def unreserved_limit(self) -> int:
+        """The account's concurrency minus what functions reserved."""
+        reserved = sum(f.reserved_concurrency or 0 for f in self._catalog.functions())
+        return max(0, self._settings.account_concurrency_limit - reserved)
+
+    def _throttle(self, function: str, cause: str) -> None:
+        self.throttles[(function, cause)] += 1
+
+
+def _init_failure_result(environment: ExecutionEnvironment) -> InvocationResult:
+    failure = environment.failure
+    assert failure is not None
+    payload = failure.payload
+    try:
+        json.loads(payload)
+    except ValueError:
+        payload = json.dumps(
+            {"errorType": failure.error_type, "errorMessage": failure.reason}
+        ).encode()
+    return InvocationResult(payload=payload, error_type=failure.error_type)

@@ -1,0 +1,87 @@
+"""One invocation on its way through an execution environment, and its result.
+
+An ``Invocation`` is created by the router, queued on an environment, written to a runtime
+worker as the answer to its ``/next``, and completed by that worker's ``/response`` or
+``/error``. The caller awaits ``future``; the slot is held until the *runtime* answers, even
+when the caller already got ``Sandbox.Timedout`` (Managed Instances never stops the code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, field
+
+__all__ = [
+    "MAX_RESPONSE_BYTES",
+    "Invocation",
+    "InvocationResult",
+    "error_payload",
+    "new_request_id",
+    "new_trace_id",
+]
+
+# RAPID caps a response at 6 MiB + 100 bytes (``interop.MaxPayloadSize``).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+
+
+def new_request_id() -> str:
+    """A request id in the UUID4 text form Lambda uses."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def new_trace_id() -> str:
+    """An X-Ray trace header like the one Lambda passes to the runtime."""
+    return f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Sampled=0"
+
+
+def error_payload(error_type: str, message: str) -> bytes:
+    """The JSON body of a platform error, as the invoker receives it."""
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """What the caller gets back: the payload, and whether it is a function error."""
+
+    payload: bytes
+    error_type: str | None = None
+    duration_ms: float = 0.0
+    log_lines: tuple[bytes, ...] = ()
+    init_duration_ms: float | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.error_type is not None
+
+
+@dataclass(eq=False)
+class Invocation:
+    """One invocation assigned to (or waiting for) a runtime worker."""
+
+    request_id: str
+    payload: bytes
+    invoked_arn: str
+    timeout_s: float
+    future: asyncio.Future[InvocationResult]
+    client_context: str = ""
+    trace_id: str = ""
+    capture_logs: bool = False
+    deadline_epoch_ms: int = 0
+    dispatched_mono: float = 0.0
+    worker_pid: int | None = None
+    runtime_answered: bool = False
+    log_lines: list[bytes] = field(default_factory=list)
+
+    def resolve(self, result: InvocationResult) -> bool:
+        """Give the caller its result unless it already has one (e.g. a timeout)."""
+        if self.future.done():
+            return False
+        self.future.set_result(result)
+        return True

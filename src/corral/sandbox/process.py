@@ -1,0 +1,99 @@
+"""The ``process`` sandbox: the runtime runs as a plain process group on this host.
+
+For development machines without runc. It isolates nothing: functions can read each other's
+code, the data directory and the host. Corral says so loudly at start-up and in
+``corral status``. Processes are started in their own session so the whole tree can be
+signalled, and they die with Corral (``PR_SET_PDEATHSIG``) if Corral is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+
+import psutil
+
+from corral.core import errors
+from corral.sandbox.base import ExitStatus, SandboxProcess, SandboxSpec
+
+__all__ = ["ProcessSandbox"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class _Process:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self._status: ExitStatus | None = None
+        self._root = psutil.Process(proc.pid)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    async def wait(self) -> ExitStatus:
+        if self._status is None:
+            code = await self._proc.wait()
+            self._status = ExitStatus(returncode=code)
+        return self._status
+
+    def pids(self) -> list[int]:
+        try:
+            return [self._root.pid] + [p.pid for p in self._root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def memory_bytes(self) -> int:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(psutil.Error):
+                total += psutil.Process(pid).memory_info().rss
+        return total
+
+    async def stop(self, grace_s: float) -> None:
+        pids = self.pids()
+        self._signal_group(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.wait(), timeout=grace_s)
+        except TimeoutError:
+            pass
+        self._signal_group(signal.SIGKILL)
+        for pid in pids:
+            # Workers forked by the runtime may have left the process group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        await self.wait()
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+
+class ProcessSandbox:
+    """Runs each execution environment as a process group (no isolation)."""
+
+    name = "process"
+
+    async def start(self, spec: SandboxSpec) -> SandboxProcess:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                cwd=str(spec.code_dir),
+                env=dict(spec.env),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=spec.stdout.fileno(),
+                stderr=spec.stderr.fileno(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise errors.SandboxError(f"could not start {spec.argv[0]}: {exc}") from exc
+        return _Process(proc)

@@ -1,0 +1,191 @@
+"""The catalog: every function, version, alias, capacity provider and scaling config, in
+memory and in SQLite.
+
+All writes go through the catalog: each is one SQLite transaction, then the in-memory mirror
+is updated, so reads (the invoke path reads on every request) never touch the disk and never
+see a half-written change. Loaded in full at start-up; the data is small (control plane).
+"""
+
+from __future__ import annotations
+
+from corral.core import models
+from corral.store.aliases import AliasTable
+from corral.store.capacity_providers import CapacityProviderTable
+from corral.store.db import Database
+from corral.store.functions import FunctionTable
+from corral.store.scaling import ScalingConfigTable
+from corral.store.tags import TagTable
+from corral.store.versions import VersionTable, version_seq
+
+__all__ = ["Catalog"]
+
+
+class Catalog:
+    """Read-through mirror of the control-plane tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._functions_t = FunctionTable(db)
+        self._versions_t = VersionTable(db)
+        self._aliases_t = AliasTable(db)
+        self._providers_t = CapacityProviderTable(db)
+        self._scaling_t = ScalingConfigTable(db)
+        self.tags = TagTable(db)
+        self._functions: dict[str, models.Function] = {}
+        self._versions: dict[str, dict[str, models.FunctionVersion]] = {}
+        self._aliases: dict[str, dict[str, models.Alias]] = {}
+        self._providers: dict[str, models.CapacityProvider] = {}
+        self._scaling: dict[tuple[str, str], models.ScalingConfig] = {}
+        self._load()
+
+    def _load(self) -> None:
+        for function in self._functions_t.list():
+            self._functions[function.name] = function
+            self._versions[function.name] = {}
+            self._aliases[function.name] = {
+                a.name: a for a in self._aliases_t.list_for(function.name)
+            }
+        for version in self._versions_t.list_all():
+            self._versions.setdefault(version.function_name, {})[version.version] = version
+        for provider in self._providers_t.list():
+            self._providers[provider.name] = provider
+        for row in self.db.query("SELECT function_name, qualifier FROM scaling_configs"):
+            config = self._scaling_t.get(row["function_name"], row["qualifier"])
+            if config is not None:
+                self._scaling[(row["function_name"], row["qualifier"])] = config
+
+    # functions -------------------------------------------------------------------------------
+    def function(self, name: str) -> models.Function | None:
+        return self._functions.get(name)
+
+    def functions(self) -> list[models.Function]:
+        return [self._functions[n] for n in sorted(self._functions)]
+
+    def create_function(
+        self,
+        function: models.Function,
+        latest: models.FunctionVersion,
+        tags: dict[str, str],
+        tags_arn: str,
+    ) -> None:
+        """Create a function with its ``$LATEST`` (and tags) in one transaction."""
+        with self.db.transaction() as conn:
+            self._functions_t.insert(conn, function)
+            self._versions_t.put(conn, latest)
+            if tags:
+                self.tags.put_in(conn, tags_arn, tags)
+        self._functions[function.name] = function
+        self._versions[function.name] = {latest.version: latest}
+        self._aliases[function.name] = {}
+
+    def delete_function(self, name: str, tags_arn: str) -> None:
+        with self.db.transaction() as conn:
+            self._functions_t.delete(conn, name)
+            self.tags.put_in(conn, tags_arn, {})
+        self._functions.pop(name, None)
+        self._versions.pop(name, None)
+        self._aliases.pop(name, None)
+        for key in [k for k in self._scaling if k[0] == name]:
+            del self._scaling[key]
+
+    def set_reserved_concurrency(self, name: str, value: int | None) -> None:
+        self._functions_t.set_reserved_concurrency(name, value)
+        function = self._functions[name]
+        self._functions[name] = models.Function(
+            name=function.name,
+            created_s=function.created_s,
+            reserved_concurrency=value,
+            last_version_number=function.last_version_number,
+        )
+
+    # versions -------------------------------------------------------------------------------
+    def version(self, function_name: str, version: str) -> models.FunctionVersion | None:
+        return self._versions.get(function_name, {}).get(version)
+
+    def versions(self, function_name: str) -> list[models.FunctionVersion]:
+        found = self._versions.get(function_name, {})
+        return sorted(found.values(), key=lambda v: version_seq(v.version))
+
+    def all_versions(self) -> list[models.FunctionVersion]:
+        return [v for name in sorted(self._versions) for v in self.versions(name)]
+
+    def put_version(self, version: models.FunctionVersion) -> None:
+        with self.db.transaction() as conn:
+            self._versions_t.put(conn, version)
+        self._versions.setdefault(version.function_name, {})[version.version] = version
+
+    def publish_version(self, version: models.FunctionVersion) -> models.FunctionVersion:
+        """Store a new numbered version, claiming its number in the same transaction."""
+        with self.db.transaction() as conn:
+            number = self._functions_t.next_version_number(conn, version.function_name)
+            numbered = _renumber(version, str(number))
+            self._versions_t.put(conn, numbered)
+        function = self._functions[version.function_name]
+        self._functions[version.function_name] = models.Function(
+            name=function.name,
+            created_s=function.created_s,
+            reserved_concurrency=function.reserved_concurrency,
+            last_version_number=number,
+        )
+        self._versions[version.function_name][numbered.version] = numbered
+        return numbered
+
+    def delete_version(self, function_name: str, version: str) -> None:
+        with self.db.transaction() as conn:
+            self._versions_t.delete(conn, function_name, version)
+            conn.execute(
+                "DELETE FROM scaling_configs WHERE function_name = ? AND qualifier = ?",
+                (function_name, version),
+            )
+        self._versions.get(function_name, {}).pop(version, None)
+        self._scaling.pop((function_name, version), None)
+
+    # aliases ----------------------------------------------------------------------------------
+    def alias(self, function_name: str, name: str) -> models.Alias | None:
+        return self._aliases.get(function_name, {}).get(name)
+
+    def aliases(self, function_name: str) -> list[models.Alias]:
+        found = self._aliases.get(function_name, {})
+        return [found[n] for n in sorted(found)]
+
+    def put_alias(self, alias: models.Alias) -> None:
+        self._aliases_t.put(alias)
+        self._aliases.setdefault(alias.function_name, {})[alias.name] = alias
+
+    def delete_alias(self, function_name: str, name: str) -> None:
+        self._aliases_t.delete(function_name, name)
+        self._aliases.get(function_name, {}).pop(name, None)
+
+    # capacity providers --------------------------------------------------------------------
+    def provider(self, name: str) -> models.CapacityProvider | None:
+        return self._providers.get(name)
+
+    def providers(self) -> list[models.CapacityProvider]:
+        return [self._providers[n] for n in sorted(self._providers)]
+
+    def put_provider(self, provider: models.CapacityProvider) -> None:
+        self._providers_t.put(provider)
+        self._providers[provider.name] = provider
+
+    def delete_provider(self, name: str, tags_arn: str) -> None:
+        self._providers_t.delete(name)
+        self.tags.put(tags_arn, {})
+        self._providers.pop(name, None)
+
+    # scaling configs -----------------------------------------------------------------------
+    def scaling(self, function_name: str, qualifier: str) -> models.ScalingConfig | None:
+        return self._scaling.get((function_name, qualifier))
+
+    def put_scaling(self, function_name: str, qualifier: str, config: models.ScalingConfig) -> None:
+        self._scaling_t.put(function_name, qualifier, config)
+        self._scaling[(function_name, qualifier)] = config
+
+    def delete_scaling(self, function_name: str, qualifier: str) -> None:
+        self._scaling_t.delete(function_name, qualifier)
+        self._scaling.pop((function_name, qualifier), None)
+
+
+def _renumber(version: models.FunctionVersion, number: str) -> models.FunctionVersion:
+    from dataclasses import replace
+
+    return replace(version, version=number)

@@ -1,0 +1,124 @@
+"""Open the SQLite database, apply migrations, and run transactions.
+
+The database lives at ``<data-dir>/corral.db`` in WAL mode. All access happens on the event
+loop's thread; each statement is short (control-plane writes only, never per invocation).
+``transaction()`` commits on success and rolls back on error, so a record is either fully
+written or not at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["Database"]
+
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE functions (
+        name TEXT PRIMARY KEY,
+        created_s REAL NOT NULL,
+        reserved_concurrency INTEGER,
+        last_version_number INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE versions (
+        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+        version TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL,
+        state_reason TEXT NOT NULL DEFAULT '',
+        state_reason_code TEXT NOT NULL DEFAULT '',
+        last_update_status TEXT NOT NULL,
+        last_update_status_reason TEXT NOT NULL DEFAULT '',
+        last_update_status_reason_code TEXT NOT NULL DEFAULT '',
+        last_modified_s REAL NOT NULL,
+        revision_id TEXT NOT NULL,
+        PRIMARY KEY (function_name, version)
+    );
+    CREATE TABLE aliases (
+        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        function_version TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        routing TEXT NOT NULL DEFAULT '{}',
+        revision_id TEXT NOT NULL,
+        PRIMARY KEY (function_name, name)
+    );
+    CREATE TABLE capacity_providers (
+        name TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        config TEXT NOT NULL,
+        last_modified_s REAL NOT NULL
+    );
+    CREATE TABLE tags (
+        resource_arn TEXT PRIMARY KEY,
+        tags TEXT NOT NULL
+    );
+    CREATE TABLE scaling_configs (
+        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+        qualifier TEXT NOT NULL,
+        min_environments INTEGER,
+        max_environments INTEGER,
+        PRIMARY KEY (function_name, qualifier)
+    );
+    CREATE TABLE async_events (
+        id TEXT PRIMARY KEY,
+        function_name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        client_context TEXT NOT NULL DEFAULT '',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        not_before_s REAL NOT NULL,
+        created_s REAL NOT NULL
+    );
+    CREATE INDEX async_events_due ON async_events (not_before_s);
+    """,
+)
+
+
+class Database:
+    """One SQLite connection with Corral's schema applied."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        current = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        for index, script in enumerate(_MIGRATIONS[current:], start=current + 1):
+            with self.transaction() as conn:
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={index}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the body in one transaction: commit on success, roll back on error."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        """Run a read-only statement and return every row."""
+        return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

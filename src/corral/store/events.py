@@ -1,0 +1,85 @@
+"""The ``async_events`` table: the durable queue behind ``InvocationType=Event``.
+
+An event is written before Invoke answers 202 and deleted only once it has been handled
+(succeeded, or failed its last retry), so a restart finds every queued event again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from corral.store.db import Database
+
+__all__ = ["AsyncEvent", "EventTable"]
+
+
+@dataclass(frozen=True)
+class AsyncEvent:
+    """One queued asynchronous invocation."""
+
+    id: str
+    function_name: str
+    qualifier: str
+    payload: bytes
+    client_context: str
+    attempts: int
+    not_before_s: float
+    created_s: float
+
+
+class EventTable:
+    """Rows of ``async_events``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, event: AsyncEvent) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO async_events (id, function_name, qualifier, payload, client_context,"
+                " attempts, not_before_s, created_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.id,
+                    event.function_name,
+                    event.qualifier,
+                    event.payload,
+                    event.client_context,
+                    event.attempts,
+                    event.not_before_s,
+                    event.created_s,
+                ),
+            )
+
+    def due(self, now_s: float, limit: int) -> list[AsyncEvent]:
+        """Events whose retry time has come, oldest first."""
+        rows = self._db.query(
+            "SELECT * FROM async_events WHERE not_before_s <= ? ORDER BY not_before_s LIMIT ?",
+            (now_s, limit),
+        )
+        return [
+            AsyncEvent(
+                id=r["id"],
+                function_name=r["function_name"],
+                qualifier=r["qualifier"],
+                payload=bytes(r["payload"]),
+                client_context=r["client_context"],
+                attempts=r["attempts"],
+                not_before_s=r["not_before_s"],
+                created_s=r["created_s"],
+            )
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        return int(self._db.query("SELECT COUNT(*) FROM async_events")[0][0])
+
+    def reschedule(self, event_id: str, attempts: int, not_before_s: float) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE async_events SET attempts = ?, not_before_s = ? WHERE id = ?",
+                (attempts, not_before_s, event_id),
+            )
+
+    def delete(self, event_id: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM async_events WHERE id = ?", (event_id,))

@@ -1,0 +1,107 @@
+"""Log records and where they go.
+
+Every record carries its log group, its stream (one per execution environment, named like
+AWS: ``YYYY/MM/DD/[version]<environment id>``) and the request id it belongs to (empty for
+init output). ``RecentLogs`` keeps the newest records in memory per log group.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "LogRecord",
+    "LogSink",
+    "RecentLogs",
+    "platform_report",
+    "platform_start",
+    "stream_name",
+]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One line of a log stream."""
+
+    timestamp_s: float
+    log_group: str
+    log_stream: str
+    request_id: str
+    message: str
+
+
+class LogSink(Protocol):
+    """Receives every log record Corral produces."""
+
+    def emit(self, record: LogRecord) -> None: ...
+
+
+def stream_name(version: str, environment_id: str, epoch_s: float | None = None) -> str:
+    """AWS's log stream name for one execution environment."""
+    day = time.strftime("%Y/%m/%d", time.gmtime(time.time() if epoch_s is None else epoch_s))
+    return f"{day}/[{version}]{environment_id}"
+
+
+def _iso(epoch_s: float) -> str:
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
+        + f".{int(epoch_s * 1000) % 1000:03d}Z"
+    )
+
+
+def platform_start(request_id: str, version: str, function_arn: str, epoch_s: float) -> str:
+    """A ``platform.start`` record (JSON log format)."""
+    return json.dumps(
+        {
+            "time": _iso(epoch_s),
+            "type": "platform.start",
+            "record": {"requestId": request_id, "version": version, "functionArn": function_arn},
+        }
+    )
+
+
+def platform_report(
+    request_id: str,
+    status: str,
+    duration_ms: float,
+    epoch_s: float,
+    *,
+    max_memory_used_mb: int | None = None,
+    init_duration_ms: float | None = None,
+    error_type: str | None = None,
+) -> str:
+    """A ``platform.report`` record (JSON log format)."""
+    metrics: dict[str, float | int] = {"durationMs": round(duration_ms, 3)}
+    if max_memory_used_mb is not None:
+        metrics["maxMemoryUsedMB"] = max_memory_used_mb
+    if init_duration_ms is not None:
+        metrics["initDurationMs"] = round(init_duration_ms, 3)
+    record: dict[str, object] = {"requestId": request_id, "status": status, "metrics": metrics}
+    if error_type:
+        record["errorType"] = error_type
+    return json.dumps({"time": _iso(epoch_s), "type": "platform.report", "record": record})
+
+
+class RecentLogs:
+    """The newest records of each log group, in memory."""
+
+    def __init__(self, per_group: int = 10_000) -> None:
+        self._per_group = per_group
+        self._groups: dict[str, collections.deque[LogRecord]] = {}
+
+    def emit(self, record: LogRecord) -> None:
+        group = self._groups.get(record.log_group)
+        if group is None:
+            group = self._groups[record.log_group] = collections.deque(maxlen=self._per_group)
+        group.append(record)
+
+    def records(self, log_group: str, request_id: str | None = None) -> list[LogRecord]:
+        """Records of ``log_group``, optionally of one request, oldest first."""
+        group = self._groups.get(log_group, ())
+        if request_id is None:
+            return list(group)
+        return [r for r in group if r.request_id == request_id]
