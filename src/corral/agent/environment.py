@@ -171,8 +171,18 @@ class ExecutionEnvironment:
         """Spawn the runtime; readiness is reported later through the listener.
 
         Raises:
-            errors.SandboxError: the sandbox could not start the runtime.
+            errors.BackendError: the runtime could not be started (sandbox, sockets, disk).
         """
+        try:
+            await self._start()
+        except OSError as exc:
+            self._stopping = True
+            if self._process is not None:
+                await self._process.stop(0.0)
+            await self._finish(None)
+            raise errors.BackendError(f"could not start execution environment: {exc}") from exc
+
+    async def _start(self) -> None:
         cfg = self.config
         self._dir.mkdir(parents=True, exist_ok=True)
         tmp_dir = self._dir / "tmp"

@@ -158,7 +158,7 @@ def _check_json(payload: bytes) -> None:
     if not payload:
         return
     try:
-        json.loads(payload)
+        json.loads(payload.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         detail = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
         raise errors.InvalidContent(

@@ -60,7 +60,7 @@ class Services:
     def build(cls, settings: Settings) -> Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(settings.run_dir, ignore_errors=True)
-        settings.run_dir.mkdir(parents=True)
+        settings.run_dir.mkdir(parents=True, mode=0o700)
         partition = Partition(settings.region, settings.account_id)
         db = Database(settings.database_path)
         catalog = Catalog(db)
@@ -148,6 +148,7 @@ class Services:
             failures.append(exc)
         try:
             self.db.close()
+            shutil.rmtree(self.settings.run_dir, ignore_errors=True)
         except Exception as exc:
             failures.append(exc)
         for failure in failures:

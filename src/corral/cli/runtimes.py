@@ -11,6 +11,7 @@ from rich.table import Table
 
 from corral.core.settings import Settings
 from corral.sandbox.interpreters import (
+    AWSLAMBDARIC_VERSION,
     SUPPORTED_RUNTIMES,
     RuntimeRegistry,
     find_host_interpreters,
@@ -48,9 +49,11 @@ def install(
     runtime: Annotated[
         list[str] | None, typer.Option("--runtime", help="Only these (e.g. python3.12).")
     ] = None,
+    force: Annotated[bool, typer.Option(help="Reinstall runtimes that are ready.")] = False,
 ) -> None:
     """Create a virtualenv with awslambdaric for every runtime this host can run."""
     settings = Settings.from_env()
+    installed = RuntimeRegistry(settings.runtimes_dir).available()
     hosts = find_host_interpreters(settings.python_path)
     wanted = runtime or list(hosts)
     if not wanted:
@@ -60,6 +63,10 @@ def install(
         raise typer.Exit(1)
     failed = False
     for name in wanted:
+        ready = installed.get(name)
+        if ready is not None and ready.client_version == AWSLAMBDARIC_VERSION and not force:
+            _out.print(f"{name}: ready (Python {ready.python_version})")
+            continue
         if name not in hosts:
             _out.print(f"[yellow]{name}: no host interpreter found; skipped[/]")
             failed = True
@@ -68,6 +75,7 @@ def install(
             install_runtime(settings.runtimes_dir, name, hosts[name], say=_out.print)
         except subprocess.CalledProcessError as exc:
             _out.print(f"[red]{name}: installation failed ({exc})[/]")
+            _out.print(str(exc.stderr or "")[-2000:], markup=False)
             failed = True
     if failed:
         raise typer.Exit(1)

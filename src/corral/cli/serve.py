@@ -8,10 +8,13 @@ second Ctrl+C exits at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -98,7 +101,7 @@ async def _serve(settings: Settings) -> int:
         timeout_graceful_shutdown=int(settings.drain_timeout_s) or 1,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     task = asyncio.create_task(server.serve(), name="uvicorn")
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
@@ -109,6 +112,26 @@ async def _serve(settings: Settings) -> int:
     _announce(settings, endpoint, sorted(available))
     await task
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with Corral's signal handling.
+
+    The first SIGINT/SIGTERM starts the graceful shutdown (stop accepting, let in-flight
+    invocations finish, drain environments); a second one forces the exit. Unlike uvicorn's
+    default, the signal is not re-raised afterwards, so a clean shutdown exits 0.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 def _announce(settings: Settings, endpoint: str, runtimes: list[str]) -> None:

@@ -11,6 +11,7 @@ receives it in its constructor.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -53,6 +54,7 @@ class Settings:
     region: str = "us-east-1"
     account_id: str = "123456789012"
     sandbox: str = "process"
+    run_root: str = "/tmp"
     # Where ``corral runtimes install`` looks for python3.X interpreters (os.pathsep-separated).
     python_path: str = ""
     log_level: str = "info"
@@ -110,8 +112,13 @@ class Settings:
 
     @property
     def run_dir(self) -> Path:
-        """Per-environment sockets and scratch space; emptied at every start."""
-        return self.data_dir / "run"
+        """Per-environment sockets and scratch space; emptied at every start.
+
+        Unix socket paths are limited to 108 bytes, so this is a short path under /tmp
+        derived from the data directory (``CORRAL_RUN_ROOT`` moves it).
+        """
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:12]
+        return Path(self.run_root) / f"corral-{digest}"
 
 
 def _python_search_path(env: Mapping[str, str]) -> str:

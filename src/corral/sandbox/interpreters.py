@@ -40,6 +40,7 @@ class Interpreter:
     python_version: str
     executable: Path
     prefix: Path
+    client_version: str = ""
 
 
 class RuntimeRegistry:
@@ -73,6 +74,7 @@ class RuntimeRegistry:
                     python_version=str(info.get("python", "")),
                     executable=executable,
                     prefix=Path(str(info.get("base_prefix", venv))),
+                    client_version=str(info.get("awslambdaric", "")),
                 ),
             )
 
@@ -109,6 +111,13 @@ def find_host_interpreters(search_path: str) -> dict[str, Path]:
     return found
 
 
+def _run(argv: list[str]) -> None:
+    """Run a setup step quietly; on failure its output is in the exception."""
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, argv, done.stdout, done.stderr)
+
+
 def install_runtime(
     runtimes_dir: Path,
     runtime: str,
@@ -125,10 +134,10 @@ def install_runtime(
     venv = runtimes_dir / runtime
     runtimes_dir.mkdir(parents=True, exist_ok=True)
     say(f"{runtime}: creating a virtualenv from {host_python}")
-    subprocess.run([str(host_python), "-m", "venv", "--clear", str(venv)], check=True)
+    _run([str(host_python), "-m", "venv", "--clear", str(venv)])
     executable = venv / "bin" / "python"
     say(f"{runtime}: installing awslambdaric {AWSLAMBDARIC_VERSION} and boto3 {BOTO3_VERSION}")
-    subprocess.run(
+    _run(
         [
             str(executable),
             "-m",
@@ -139,8 +148,7 @@ def install_runtime(
             f"awslambdaric=={AWSLAMBDARIC_VERSION}",
             f"boto3=={BOTO3_VERSION}",
             *extra_pip_args,
-        ],
-        check=True,
+        ]
     )
     probe = subprocess.run(
         [
@@ -161,4 +169,4 @@ def install_runtime(
     }
     (venv / _MARKER).write_text(json.dumps(info, indent=2))
     say(f"{runtime}: ready (Python {probe[0]})")
-    return Interpreter(runtime, probe[0], executable, Path(probe[1]))
+    return Interpreter(runtime, probe[0], executable, Path(probe[1]), AWSLAMBDARIC_VERSION)

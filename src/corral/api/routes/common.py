@@ -115,7 +115,7 @@ def paginate(
     marker = query(request, "Marker")
     if marker:
         try:
-            after = base64.urlsafe_b64decode(marker.encode()).decode()
+            after = base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
             raise errors.InvalidRequest(f"Invalid Marker: {marker[:64]}") from exc
         keys = [key(item) for item in items]

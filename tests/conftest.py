@@ -1,0 +1,94 @@
+"""Shared fixtures: a real ``corral serve`` per module, clients, factories."""
+
+from __future__ import annotations
+
+import itertools
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.helpers import OPERATOR, ROLE, SUBNETS, LambdaClient, Server, echo_zip, start_server
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One Corral server for the tests of a module; stopped with Ctrl+C at the end."""
+    srv = start_server(tmp_path_factory.mktemp("corral"))
+    yield srv
+    pids = srv.tree()
+    srv.stop(signal.SIGINT)
+    leftovers = [p for p in pids if psutil.pid_exists(p) and _alive(p)]
+    assert not leftovers, f"processes left behind: {leftovers}\n{srv.log()[-3000:]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture(scope="module")
+def lam(server: Server) -> LambdaClient:
+    return server.client()
+
+
+@pytest.fixture(scope="module")
+def provider_arn(lam: LambdaClient) -> str:
+    created = lam.create_capacity_provider(
+        CapacityProviderName=f"cp-{next(_names)}", VpcConfig=SUBNETS, PermissionsConfig=OPERATOR
+    )
+    arn: str = created["CapacityProvider"]["CapacityProviderArn"]
+    return arn
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}"
+
+
+@pytest.fixture
+def make_function(lam: LambdaClient) -> Iterator[Any]:
+    """Create functions (default: the echo handler on python3.11); delete them afterwards."""
+    created: list[str] = []
+
+    def make(prefix: str = "fn", code: bytes | None = None, **kwargs: Any) -> str:
+        name = unique(prefix)
+        params: dict[str, Any] = {
+            "FunctionName": name,
+            "Runtime": "python3.11",
+            "Role": ROLE,
+            "Handler": "app.handler",
+            "Code": {"ZipFile": code if code is not None else echo_zip()},
+        }
+        params.update(kwargs)
+        lam.create_function(**params)
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        try:
+            lam.delete_function(FunctionName=name)
+        except lam.exceptions.ResourceNotFoundException:
+            pass
+
+
+def managed_config(provider_arn: str, concurrency: int = 4) -> dict[str, Any]:
+    return {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": provider_arn,
+            "PerExecutionEnvironmentMaxConcurrency": concurrency,
+        }
+    }
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    tmp_path.chmod(0o777)
+    return tmp_path

@@ -1,0 +1,194 @@
+"""Test helpers: start a real ``corral serve``, build zips, make boto3 clients.
+
+These never ship in the package.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import boto3
+import psutil
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+else:
+    LambdaClient = Any
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+SUBNETS = {"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": []}
+OPERATOR = {"CapacityProviderOperatorRoleArn": "arn:aws:iam::123456789012:role/operator"}
+
+ECHO = """
+import json, os, time
+
+def handler(event, context):
+    print("handling", context.aws_request_id, "in", os.getpid())
+    if isinstance(event, dict):
+        if event.get("sleep"):
+            time.sleep(event["sleep"])
+        if event.get("fail"):
+            raise ValueError(event["fail"])
+        if event.get("touch"):
+            open(event["touch"], "a").write(context.aws_request_id + "\\n")
+        if event.get("big"):
+            return "x" * event["big"]
+    cc = context.client_context
+    return {
+        "event": event,
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "arn": context.invoked_function_arn,
+        "client_context": cc.custom if cc is not None else None,
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("AWS_LAMBDA", "MY_"))},
+    }
+"""
+
+
+def zip_code(files: dict[str, str]) -> bytes:
+    """A zip holding ``files`` (name -> source)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in files.items():
+            archive.writestr(name, source)
+    return buffer.getvalue()
+
+
+def echo_zip() -> bytes:
+    return zip_code({"app.py": ECHO})
+
+
+def client(url: str, **config: Any) -> LambdaClient:
+    """A boto3 Lambda client for Corral that does not retry (so throttles are seen)."""
+    settings: dict[str, Any] = {
+        "retries": {"total_max_attempts": 1},
+        "max_pool_connections": 64,
+        "read_timeout": 120,
+    }
+    settings.update(config)
+    return boto3.client(
+        "lambda",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="corral",
+        aws_secret_access_key="corral",
+        config=Config(**settings),
+    )
+
+
+@dataclass
+class Server:
+    """A running ``corral serve`` subprocess."""
+
+    url: str
+    proc: subprocess.Popen[str]
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    log_file: IO[str] | None = None
+
+    def client(self, **config: Any) -> LambdaClient:
+        return client(self.url, **config)
+
+    def tree(self) -> set[int]:
+        """Pids of the server and everything it started."""
+        try:
+            root = psutil.Process(self.proc.pid)
+            return {root.pid} | {p.pid for p in root.children(recursive=True)}
+        except psutil.NoSuchProcess:
+            return set()
+
+    def stop(self, sig: int = signal.SIGINT, timeout_s: float = 60.0) -> int:
+        """Signal the server and wait for it; returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self.close_files()
+
+    def close_files(self) -> None:
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self.log_file is not None:
+            self.log_file.close()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def start_server(data_dir: Path, **env: str) -> Server:
+    """Start ``corral serve`` on a free loopback port and wait until it serves."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    full_env = dict(os.environ)
+    full_env.update(
+        {
+            "CORRAL_PORT": "0",
+            "CORRAL_DATA_DIR": str(data_dir),
+            "CORRAL_SCALE_INTERVAL_S": "0.2",
+            "CORRAL_DRAIN_TIMEOUT_S": "10",
+            "CORRAL_ASYNC_RETRY_DELAY_S": "0.5",
+            "CORRAL_LOG_LEVEL": "info",
+        }
+    )
+    full_env.update(env)
+    log_path = data_dir / f"server-{time.time_ns()}.log"
+    log_file = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "corral", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=log_file,
+        env=full_env,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("Corral is serving on "):
+            url = line.split()[-1]
+            return Server(url, proc, data_dir, log_path, env, log_file)
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    proc.wait()
+    proc.stdout.close()
+    log_file.close()
+    raise RuntimeError(f"corral serve did not start:\n{log_path.read_text()}")
+
+
+def wait_for(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> Any:
+    """Poll until ``predicate()`` is truthy; return its value or fail."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(interval_s)
+
+
+def wait_version_active(lam: LambdaClient, name: str, qualifier: str) -> dict[str, Any]:
+    """Use botocore's own waiter, as a user would."""
+    lam.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier=qualifier, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600}
+    )
+    config: dict[str, Any] = dict(
+        lam.get_function_configuration(FunctionName=name, Qualifier=qualifier)
+    )
+    return config
