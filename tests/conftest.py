@@ -79,7 +79,7 @@ def make_function(lam: LambdaClient) -> Iterator[Any]:
             pass
 
 
-def managed_config(provider_arn: str, concurrency: int = 4) -> dict[str, Any]:
+def managed_config(provider_arn: str, concurrency: int = 4) -> Any:
     return {
         "LambdaManagedInstancesCapacityProviderConfig": {
             "CapacityProviderArn": provider_arn,

@@ -6,6 +6,7 @@ These never ship in the package.
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -22,12 +23,37 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_lambda.type_defs import (
+        CapacityProviderPermissionsConfigTypeDef,
+        CapacityProviderVpcConfigTypeDef,
+    )
 else:
     LambdaClient = Any
 
+__all__ = [
+    "ECHO",
+    "OPERATOR",
+    "ROLE",
+    "SUBNETS",
+    "LambdaClient",
+    "Server",
+    "client",
+    "echo_zip",
+    "invoke",
+    "start_server",
+    "wait_for",
+    "wait_version_active",
+    "zip_code",
+]
+
 ROLE = "arn:aws:iam::123456789012:role/test"
-SUBNETS = {"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": []}
-OPERATOR = {"CapacityProviderOperatorRoleArn": "arn:aws:iam::123456789012:role/operator"}
+SUBNETS: CapacityProviderVpcConfigTypeDef = {
+    "SubnetIds": ["subnet-0123456789abcdef0"],
+    "SecurityGroupIds": [],
+}
+OPERATOR: CapacityProviderPermissionsConfigTypeDef = {
+    "CapacityProviderOperatorRoleArn": "arn:aws:iam::123456789012:role/operator"
+}
 
 ECHO = """
 import json, os, time
@@ -183,10 +209,20 @@ def wait_for(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) 
         time.sleep(interval_s)
 
 
+def invoke(lam: LambdaClient, name: str, event: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """Invoke and read the payload: the answer as a dict with ``Body`` (bytes) added."""
+    payload = json.dumps(event if event is not None else {})
+    response = lam.invoke(FunctionName=name, Payload=payload, **kwargs)
+    result: dict[str, Any] = dict(response)
+    result["Body"] = response["Payload"].read()
+    return result
+
+
 def wait_version_active(lam: LambdaClient, name: str, qualifier: str) -> dict[str, Any]:
     """Use botocore's own waiter, as a user would."""
+    waiter_config: Any = {"Delay": 0.2, "MaxAttempts": 600}  # botocore sleeps any number
     lam.get_waiter("published_version_active").wait(
-        FunctionName=name, Qualifier=qualifier, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600}
+        FunctionName=name, Qualifier=qualifier, WaiterConfig=waiter_config
     )
     config: dict[str, Any] = dict(
         lam.get_function_configuration(FunctionName=name, Qualifier=qualifier)

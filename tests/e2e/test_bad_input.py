@@ -14,7 +14,7 @@ import botocore.exceptions
 import pytest
 
 from tests.conftest import managed_config, unique
-from tests.helpers import ROLE, LambdaClient, echo_zip, zip_code
+from tests.helpers import ROLE, LambdaClient, echo_zip
 
 
 @pytest.fixture(scope="module")

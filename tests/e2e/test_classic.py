@@ -11,14 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import unique
-from tests.helpers import ROLE, LambdaClient, wait_for, zip_code
-
-
-def invoke(lam: LambdaClient, name: str, event: Any = None, **kwargs: Any) -> dict[str, Any]:
-    payload = json.dumps(event if event is not None else {})
-    response = dict(lam.invoke(FunctionName=name, Payload=payload, **kwargs))
-    response["Body"] = response["Payload"].read()
-    return response
+from tests.helpers import ROLE, LambdaClient, invoke, wait_for, zip_code
 
 
 def test_create_returns_an_active_function_with_aws_shapes(
@@ -201,7 +194,8 @@ def test_reserved_concurrency_throttles_with_429(lam: LambdaClient, make_functio
     with pytest.raises(lam.exceptions.TooManyRequestsException) as caught:
         invoke(lam, name, {})
     assert caught.value.response["Error"].get("Code") == "TooManyRequestsException"
-    assert caught.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    error: dict[str, Any] = dict(caught.value.response)
+    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
     assert lam.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 0
     lam.delete_function_concurrency(FunctionName=name)
     assert invoke(lam, name, {})["StatusCode"] == 200
@@ -212,7 +206,8 @@ def test_list_functions_pages_with_marker(lam: LambdaClient, make_function: Any)
     seen: list[str] = []
     marker = None
     while True:
-        page = lam.list_functions(MaxItems=2, **({"Marker": marker} if marker else {}))
+        paging: dict[str, Any] = {"Marker": marker} if marker else {}
+        page = lam.list_functions(MaxItems=2, **paging)
         assert len(page["Functions"]) <= 2
         seen += [f["FunctionName"] for f in page["Functions"]]
         marker = page.get("NextMarker")

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -294,20 +296,31 @@ class ExecutionEnvironment:
             self._ready.set_result(None)
         self._listener.environment_ready(self)
 
+    def on_poll(self, pid: int | None) -> None:
+        # The worker asks for work only after writing everything of its previous
+        # invocation: read it now so those lines keep that invocation's request id.
+        self._channels.drain(pid)
+        self._by_pid.pop(pid, None)
+
     def on_dispatch(self, invocation: Invocation) -> None:
         self._by_pid[invocation.worker_pid] = invocation
         now = time.time()
+        render: Callable[[], str]
         if self.config.spec.logging.log_format == "JSON":
-            line = logs.platform_start(
-                invocation.request_id, self.ref.version, invocation.invoked_arn, now
+            render = functools.partial(
+                logs.platform_start,
+                invocation.request_id,
+                self.ref.version,
+                invocation.invoked_arn,
+                now,
             )
         else:
-            line = f"START RequestId: {invocation.request_id} Version: {self.ref.version}"
-        self._emit_platform(invocation, line, now)
+            render = f"START RequestId: {invocation.request_id} Version: {self.ref.version}".format
+        self._emit_platform(invocation, render, now)
 
     def on_complete(self, invocation: Invocation, payload: bytes, error_type: str | None) -> None:
-        self._channels.drain(invocation.worker_pid)
-        self._by_pid.pop(invocation.worker_pid, None)
+        if invocation.capture_logs:
+            self._channels.drain(invocation.worker_pid)
         duration_ms = (time.monotonic() - invocation.dispatched_mono) * 1000
         if self.config.spec.managed is None:
             self.sample_memory()
@@ -382,12 +395,13 @@ class ExecutionEnvironment:
             logs.LogRecord(time.time(), self.config.log_group, self.log_stream, request_id, text)
         )
 
-    def _emit_platform(self, invocation: Invocation, line: str, now: float) -> None:
-        if invocation.capture_logs:
-            invocation.log_lines.append(line.encode())
-        self._sink.emit(
-            logs.LogRecord(now, self.config.log_group, self.log_stream, invocation.request_id, line)
+    def _emit_platform(self, invocation: Invocation, render: Callable[[], str], now: float) -> None:
+        record = logs.LogRecord(
+            now, self.config.log_group, self.log_stream, invocation.request_id, render=render
         )
+        if invocation.capture_logs:
+            invocation.log_lines.append(record.message.encode())
+        self._sink.emit(record)
 
     def _finish_records(
         self,
@@ -397,37 +411,39 @@ class ExecutionEnvironment:
         init_ms: float | None,
     ) -> tuple[bytes, ...]:
         now = time.time()
-        memory_mb = self.peak_memory_bytes // (1024 * 1024) or None
+        memory_mb = self.peak_memory_bytes // (1024 * 1024)
+        request_id = invocation.request_id
         if self.config.spec.logging.log_format == "JSON":
             self._emit_platform(
                 invocation,
-                logs.platform_report(
-                    invocation.request_id,
+                functools.partial(
+                    logs.platform_report,
+                    request_id,
                     "error" if error_type else "success",
                     duration_ms,
                     now,
-                    max_memory_used_mb=memory_mb,
+                    max_memory_used_mb=memory_mb or None,
                     init_duration_ms=init_ms,
                     error_type=error_type,
                 ),
                 now,
             )
         else:
-            self._emit_platform(invocation, f"END RequestId: {invocation.request_id}", now)
-            report = (
-                f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
-                f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
-                f"Memory Size: {self.config.spec.memory_size_mb} MB\t"
-                f"Max Memory Used: {memory_mb or 0} MB"
+            self._emit_platform(invocation, f"END RequestId: {request_id}".format, now)
+            report = functools.partial(
+                logs.text_report,
+                request_id,
+                duration_ms,
+                self.config.spec.memory_size_mb,
+                memory_mb,
+                init_ms,
             )
-            if init_ms is not None:
-                report += f"\tInit Duration: {init_ms:.2f} ms"
             self._emit_platform(invocation, report, now)
         return tuple(invocation.log_lines)
 
     def _fail_invocation(self, invocation: Invocation, error_type: str, message: str) -> None:
+        # Lines a timed-out worker writes later still carry this request id (on_poll ends it).
         self._channels.drain(invocation.worker_pid)
-        self._by_pid.pop(invocation.worker_pid, None)
         elapsed = invocation.timeout_s * 1000
         if invocation.dispatched_mono:
             elapsed = (time.monotonic() - invocation.dispatched_mono) * 1000

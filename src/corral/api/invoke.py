@@ -185,7 +185,9 @@ def _client_context(value: bytes) -> str:
 def _qualifier(scope: Scope, from_arn: str | None) -> str | None:
     raw: bytes = scope.get("query_string", b"")
     given = None
-    if raw:
+    if raw.startswith(b"Qualifier=") and not any(c in raw for c in b"&%+"):
+        given = raw[10:].decode("latin-1")  # the common case, without parse_qs
+    elif raw:
         values = urllib.parse.parse_qs(raw.decode("latin-1")).get("Qualifier")
         given = values[-1] if values else None
     return reconcile_qualifier(from_arn, given)

@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+import uvloop
 from rich.console import Console
 from rich.panel import Panel
 
@@ -83,6 +84,8 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # uvloop: the invoke path crosses the event loop three times per request.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     sys.exit(asyncio.run(_serve(settings)))
 
 
@@ -100,6 +103,7 @@ async def _serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=int(settings.drain_timeout_s) or 1,
         server_header=False,
+        proxy_headers=False,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(), name="uvicorn")

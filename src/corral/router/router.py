@@ -60,8 +60,8 @@ class Router:
         self._catalog = catalog
         self._registry = registry
         self._cold_start = cold_start
-        self._turn = 0
         self._inflight: Counter[str] = Counter()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.throttles: Counter[tuple[str, str]] = Counter()
 
     @property
@@ -91,7 +91,9 @@ class Router:
                     return _init_failure_result(environment)
                 if environment.state is not models.EnvironmentState.READY:
                     raise errors.Throttled("Rate Exceeded.")
-            loop = asyncio.get_running_loop()
+            loop = self._loop
+            if loop is None:
+                loop = self._loop = asyncio.get_running_loop()
             invocation = Invocation(
                 request_id=request.request_id or new_request_id(),
                 payload=request.payload,
@@ -115,8 +117,7 @@ class Router:
         candidates = self._registry.ready_for(ref)
         if not candidates:
             return None
-        self._turn += 1
-        return least_outstanding(candidates, self._turn)
+        return least_outstanding(candidates)
 
     def _check_concurrency(self, function: str) -> None:
         record = self._catalog.function(function)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import struct
 from collections.abc import Callable
@@ -76,8 +77,14 @@ class LogChannels:
 
     def drain(self, pid: int | None) -> None:
         """Read everything ``pid`` has written so far and emit its complete lines."""
-        for channel in self._by_pid.get(pid, ()):
-            self._read(channel)
+        channels = self._by_pid.get(pid)
+        if not channels:
+            return
+        # One system call tells which of the channels hold data (usually none).
+        ready, _, _ = select.select([c.sock for c in channels], [], [], 0)
+        for channel in channels:
+            if channel.sock in ready:
+                self._read(channel)
 
     def close(self) -> None:
         """Read what is left, emit unfinished lines, and close every channel."""

@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httptools
 
@@ -93,8 +93,11 @@ class RuntimeHooks(Protocol):
     def on_first_next(self) -> None:
         """The runtime finished initialising (its first ``/next``)."""
 
+    def on_poll(self, pid: int | None) -> None:
+        """A worker (``pid``) asks for its next invocation."""
+
     def on_dispatch(self, invocation: Invocation) -> None:
-        """An invocation was just written to a worker."""
+        """An invocation is about to be written to a worker."""
 
     def on_complete(self, invocation: Invocation, payload: bytes, error_type: str | None) -> None:
         """The runtime answered an invocation (``error_type`` set for ``/error``)."""
@@ -150,8 +153,8 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement the interface without subclassing asyncio's.
+        self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         peer = transport.get_extra_info("peername")
         self.peer_port = int(peer[1]) if peer else 0
@@ -186,10 +189,11 @@ class _Connection(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        lowered = name.lower()
-        if lowered == _ERROR_TYPE_HEADER:
+        # Only two headers matter; compare lengths before lower-casing.
+        size = len(name)
+        if size == 34 and name.lower() == _ERROR_TYPE_HEADER:
             self._error_type = value
-        elif lowered == b"content-type":
+        elif size == 12 and name.lower() == b"content-type":
             self._content_type = value
 
     def on_body(self, body: bytes) -> None:
@@ -243,12 +247,13 @@ class RuntimeApiServer:
         self._initialised = False
         self._init_error_reported = False
         self._accepting = True
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
 
     # lifecycle ----------------------------------------------------------------------------
     async def start(self, sock: socket.socket | None = None, host: str = "127.0.0.1") -> int:
         """Listen on ``sock`` (already bound) or on a free port of ``host``; return the port."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         if sock is None:
             self._server = await loop.create_server(lambda: _Connection(self), host, 0)
         else:
@@ -294,12 +299,14 @@ class RuntimeApiServer:
         """
         self.busy += 1
         invocation.deadline_epoch_ms = int((time.time() + invocation.timeout_s) * 1000)
-        loop = asyncio.get_running_loop()
+        # The loop is kept: asyncio.get_running_loop() costs a getpid() call each time.
+        loop = self._loop or asyncio.get_running_loop()
         self._timers[invocation.request_id] = loop.call_later(
             invocation.timeout_s, self._deadline_passed, invocation
         )
         while self._idle:
-            conn = self._idle.popleft()
+            # The most recently parked worker first: its caches are warm.
+            conn = self._idle.pop()
             if conn.peer_alive():
                 self._send(conn, invocation)
                 return
@@ -336,6 +343,7 @@ class RuntimeApiServer:
             return
         if conn.pid is None:
             conn.pid = self._hooks.peer_pid(conn.peer_port)
+        self._hooks.on_poll(conn.pid)
         if not self._initialised:
             self._initialised = True
             self._hooks.on_first_next()
@@ -377,9 +385,9 @@ class RuntimeApiServer:
         invocation, worker = entry
         worker.current = None
         self._release(invocation)
-        timed_out = invocation.future.done()
+        answer = _TIMED_OUT if invocation.future.done() else _ACCEPTED
         if body_size > MAX_RESPONSE_BYTES:
-            conn.write(_TOO_LARGE)
+            answer = _TOO_LARGE
             body = json.dumps(
                 {
                     "errorMessage": "Response payload size exceeded maximum allowed payload "
@@ -388,9 +396,10 @@ class RuntimeApiServer:
                 }
             ).encode()
             error_type = "Function.ResponseSizeTooLarge"
-        else:
-            conn.write(_TIMED_OUT if timed_out else _ACCEPTED)
         self._hooks.on_complete(invocation, body, error_type)
+        # Answer the worker after the caller's response is scheduled: the caller waits,
+        # the worker only needs the 202 before it polls again.
+        (self._loop or asyncio.get_running_loop()).call_soon(conn.write, answer)
 
     def _release(self, invocation: Invocation) -> None:
         invocation.runtime_answered = True

@@ -29,11 +29,33 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, read from ``/proc/<pid>/task/<tid>/children``.
+
+    Much cheaper than scanning every process of the host for parent ids.
+    """
+    found: list[int] = []
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        found.append(pid)
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as handle:
+                    pending.extend(int(child) for child in handle.read().split())
+            except OSError:
+                continue
+    return found
+
+
 class _Process:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self._proc = proc
         self._status: ExitStatus | None = None
-        self._root = psutil.Process(proc.pid)
 
     @property
     def pid(self) -> int:
@@ -46,10 +68,7 @@ class _Process:
         return self._status
 
     def pids(self) -> list[int]:
-        try:
-            return [self._root.pid] + [p.pid for p in self._root.children(recursive=True)]
-        except psutil.Error:
-            return []
+        return process_tree(self._proc.pid)
 
     def memory_bytes(self) -> int:
         total = 0

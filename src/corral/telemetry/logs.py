@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = [
@@ -20,18 +20,44 @@ __all__ = [
     "platform_report",
     "platform_start",
     "stream_name",
+    "text_report",
 ]
 
 
-@dataclass(frozen=True)
 class LogRecord:
-    """One line of a log stream."""
+    """One line of a log stream.
 
-    timestamp_s: float
-    log_group: str
-    log_stream: str
-    request_id: str
-    message: str
+    Platform records are rendered lazily (``render``): most are never read, and the invoke
+    path should not pay for formatting them.
+    """
+
+    __slots__ = ("timestamp_s", "log_group", "log_stream", "request_id", "_message", "_render")
+
+    def __init__(
+        self,
+        timestamp_s: float,
+        log_group: str,
+        log_stream: str,
+        request_id: str,
+        message: str = "",
+        render: Callable[[], str] | None = None,
+    ) -> None:
+        self.timestamp_s = timestamp_s
+        self.log_group = log_group
+        self.log_stream = log_stream
+        self.request_id = request_id
+        self._message = message
+        self._render = render
+
+    @property
+    def message(self) -> str:
+        if self._render is not None:
+            self._message = self._render()
+            self._render = None
+        return self._message
+
+    def __repr__(self) -> str:
+        return f"LogRecord({self.log_stream!r}, {self.request_id!r}, {self.message!r})"
 
 
 class LogSink(Protocol):
@@ -84,6 +110,24 @@ def platform_report(
     if error_type:
         record["errorType"] = error_type
     return json.dumps({"time": _iso(epoch_s), "type": "platform.report", "record": record})
+
+
+def text_report(
+    request_id: str,
+    duration_ms: float,
+    memory_size_mb: int,
+    max_memory_used_mb: int,
+    init_duration_ms: float | None,
+) -> str:
+    """The REPORT line of a classic function (Text log format)."""
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+        f"Memory Size: {memory_size_mb} MB\tMax Memory Used: {max_memory_used_mb} MB"
+    )
+    if init_duration_ms is not None:
+        line += f"\tInit Duration: {init_duration_ms:.2f} ms"
+    return line
 
 
 class RecentLogs:

@@ -1,0 +1,226 @@
+"""Warm-invoke throughput and latency: Corral against references measured in the same run.
+
+* ``bare``: a bare uvicorn ASGI app echoing the body (the issue's reference).
+* ``minimal-hop``: the least code that puts awslambdaric behind HTTP (``bench/minimal_hop.py``):
+  what any design with the real runtime client pays, whatever the rest does.
+* ``corral``: ``corral serve`` with a published Managed Instances function, 3 execution
+  environments x 4 slots, a JSON echo handler under the real awslambdaric.
+
+Load comes from ``wrk`` (one thread). 1 client measures latency. 32 clients measure
+throughput of *successful* invocations: 32 clients on 12 slots means about 20 are throttled
+(429) at any time, as on AWS; each throttled client waits ``--backoff-ms`` before it tries
+again, as an SDK backs off (boto3 waits far longer, up to seconds).
+
+Run:  .venv/bin/python -m bench.invoke [--seconds 10] [--runtime python3.11] [--backoff-ms 10]
+Writes the numbers to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import OPERATOR, ROLE, SUBNETS, start_server, wait_version_active, zip_code
+
+HERE = Path(__file__).parent
+ECHO = "def handler(event, context):\n    return event\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wrk(url: str, connections: int, seconds: float, backoff_ms: int = 0) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            str(HERE / "wrk_post.lua"),
+            url,
+            "--",
+            str(backoff_ms),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT "))
+    result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    duration_s = result["duration_us"] / 1e6
+    result["ok_per_s"] = result["ok"] / duration_s
+    result["throttled_share"] = result["throttled"] / max(1, result["requests"])
+    return result
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("a reference server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("a reference server did not start")
+
+
+def start_uvicorn(
+    app: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--port",
+            str(port),
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=HERE.parent,
+        env={**os.environ, **(env or {})},
+    )
+    wait_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}/2015-03-31/functions/echo/invocations"
+
+
+def deploy(url: str, runtime: Any) -> None:
+    from tests.helpers import client
+
+    lam = client(url)
+    provider = lam.create_capacity_provider(
+        CapacityProviderName="bench", VpcConfig=SUBNETS, PermissionsConfig=OPERATOR
+    )["CapacityProvider"]["CapacityProviderArn"]
+    lam.create_function(
+        FunctionName="echo",
+        Runtime=runtime,
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": zip_code({"app.py": ECHO})},
+        MemorySize=2048,
+        CapacityProviderConfig={
+            "LambdaManagedInstancesCapacityProviderConfig": {
+                "CapacityProviderArn": provider,
+                "PerExecutionEnvironmentMaxConcurrency": 4,
+            }
+        },
+        Publish=True,
+    )
+    wait_version_active(lam, "echo", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--runtime", default="python3.11")
+    parser.add_argument("--backoff-ms", type=int, default=10)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk (scripts/bench installs it)")
+    from corral.core.settings import Settings
+    from corral.sandbox.interpreters import RuntimeRegistry
+
+    interpreter = RuntimeRegistry(Settings.from_env().runtimes_dir).available()[args.runtime]
+    data = Path(tempfile.mkdtemp(prefix="corral-bench-"))
+    code = data / "code"
+    code.mkdir()
+    (code / "app.py").write_text(ECHO)
+    procs: list[subprocess.Popen[bytes]] = []
+    results: dict[str, dict[int, dict[str, Any]]] = {}
+    corral = start_server(data / "corral", CORRAL_LOG_LEVEL="warning")
+    try:
+        bare, bare_url = start_uvicorn("bench.bare_app:app")
+        hop, hop_url = start_uvicorn(
+            "bench.minimal_hop:app",
+            {"HOP_PYTHON": str(interpreter.executable), "HOP_CODE": str(code)},
+        )
+        procs += [bare, hop]
+        deploy(corral.url, args.runtime)
+        corral_url = f"{corral.url}/2015-03-31/functions/echo/invocations?Qualifier=1"
+        for name, url in (("bare", bare_url), ("minimal-hop", hop_url), ("corral", corral_url)):
+            wrk(url, 8, 2)  # warm-up
+            results[name] = {
+                1: wrk(url, 1, args.seconds),
+                32: wrk(url, 32, args.seconds, args.backoff_ms),
+            }
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+            proc.wait()
+        corral.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    report(results, args)
+
+
+def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespace) -> None:
+    print(
+        f"\nwarm invoke: {args.runtime}, 3 x 4 slots, JSON echo, wrk -t1, {args.seconds:g} s "
+        f"per run, throttled clients back off {args.backoff_ms} ms"
+    )
+    print(f"{'target':12} {'clients':>7} {'ok req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'429 %':>6}")
+    for name, runs in results.items():
+        for connections, r in runs.items():
+            print(
+                f"{name:12} {connections:>7} {r['ok_per_s']:>9.0f} {r['p50_us'] / 1000:>8.3f} "
+                f"{r['p99_us'] / 1000:>8.3f} {100 * r['throttled_share']:>6.1f}"
+            )
+    bare, hop, corral = results["bare"], results["minimal-hop"], results["corral"]
+    summary = {
+        "corral_vs_bare_32": corral[32]["ok_per_s"] / bare[32]["ok_per_s"],
+        "hop_vs_bare_32": hop[32]["ok_per_s"] / bare[32]["ok_per_s"],
+        "corral_p50_minus_bare_ms_1": (corral[1]["p50_us"] - bare[1]["p50_us"]) / 1000,
+        "hop_p50_minus_bare_ms_1": (hop[1]["p50_us"] - bare[1]["p50_us"]) / 1000,
+    }
+    print(
+        f"\n32 clients: corral/bare = {summary['corral_vs_bare_32']:.2f}x (target >= 0.25x); "
+        f"minimal-hop/bare = {summary['hop_vs_bare_32']:.2f}x"
+    )
+    print(
+        f" 1 client : corral p50 - bare p50 = {summary['corral_p50_minus_bare_ms_1']:+.3f} ms "
+        f"(target <= +0.400 ms); minimal-hop: {summary['hop_p50_minus_bare_ms_1']:+.3f} ms"
+    )
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"invoke-{stamp}.json").write_text(
+        json.dumps(
+            {
+                "runtime": args.runtime,
+                "seconds": args.seconds,
+                "backoff_ms": args.backoff_ms,
+                "cpus": os.cpu_count(),
+                "results": results,
+                **summary,
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
