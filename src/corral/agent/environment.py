@@ -350,12 +350,14 @@ class ExecutionEnvironment:
                 self.stop("timed out"), name=f"environment:{self.id[:8]}:reset"
             )
 
-    def on_worker_lost(self, invocation: Invocation) -> None:
-        self._fail_invocation(
-            invocation,
-            "Runtime.ExitError",
-            f"RequestId: {invocation.request_id} Error: Runtime exited without providing a reason",
-        )
+    def on_worker_lost(self, invocation: Invocation | None) -> None:
+        if invocation is not None:
+            self._fail_invocation(
+                invocation,
+                "Runtime.ExitError",
+                f"RequestId: {invocation.request_id} Error: Runtime exited without providing "
+                "a reason",
+            )
         if self.state is models.EnvironmentState.READY:
             # A worker is gone and the runtime will not restart it: replace the environment.
             self.request_drain(self._stop_grace_s + 30.0, "a runtime worker exited")

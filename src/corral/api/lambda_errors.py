@@ -51,7 +51,7 @@ _SHAPES: dict[str, tuple[int, str, bool]] = {
 
 
 def _render(name: str, message: str, **extra: str) -> LambdaError:
-    status, key, typed = _SHAPES[name]
+    status, key, typed = _SHAPES.get(name, (400, "message", True))
     body: dict[str, str] = {}
     if typed:
         body["Type"] = "User" if status < 500 else "Service"

@@ -70,7 +70,9 @@ def parse_function_name(
         if partial is not None:
             _check_partition(value, partition.region, partial.group("account"), partition)
             rest = partial.group("rest")
-    name, _, qualifier = rest.partition(":")
+    name, separator, qualifier = rest.partition(":")
+    if separator and not qualifier:
+        raise errors.Validation(_name_constraint_message(value))
     if len(name) > 64 and _NAME.fullmatch(name[:64]) and rest == value:
         raise errors.InvalidRequest(
             errors.constraint_message(

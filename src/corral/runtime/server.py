@@ -105,8 +105,12 @@ class RuntimeHooks(Protocol):
     def on_deadline(self, invocation: Invocation) -> None:
         """The caller's deadline passed before the runtime answered."""
 
-    def on_worker_lost(self, invocation: Invocation) -> None:
-        """The worker running ``invocation`` disconnected without answering."""
+    def on_worker_lost(self, invocation: Invocation | None) -> None:
+        """A worker disconnected: while running ``invocation``, or while idle (None).
+
+        Runtime workers keep their connection for life, so a lost connection of a worker
+        that has polled means the worker exited.
+        """
 
     def on_init_error(self, error_type: str, body: bytes) -> None:
         """The runtime reported that initialisation failed."""
@@ -133,6 +137,7 @@ class _Connection(asyncio.Protocol):
         "pid",
         "current",
         "closed",
+        "polled",
     )
 
     def __init__(self, server: RuntimeApiServer) -> None:
@@ -150,6 +155,7 @@ class _Connection(asyncio.Protocol):
         self.pid: int | None = None
         self.current: Invocation | None = None
         self.closed = False
+        self.polled = False
 
     # asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -343,6 +349,7 @@ class RuntimeApiServer:
             return
         if conn.pid is None:
             conn.pid = self._hooks.peer_pid(conn.peer_port)
+        conn.polled = True
         self._hooks.on_poll(conn.pid)
         if not self._initialised:
             self._initialised = True
@@ -438,6 +445,8 @@ class RuntimeApiServer:
             self._running.pop(invocation.request_id, None)
             self._release(invocation)
             self._hooks.on_worker_lost(invocation)
+        elif conn.polled and self._accepting:
+            self._hooks.on_worker_lost(None)
 
 
 def _error_type_from_body(body: bytes) -> str:

@@ -93,10 +93,18 @@ class CodeStore:
         return target
 
     def _unpack(self, archive: zipfile.ZipFile, target: Path) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self._root))
         try:
-            for info in archive.infolist():
-                _extract(archive, info, scratch)
+            # Files first, links last: no write can go through a link from the zip, and
+            # every link is checked where it really points once the tree is complete.
+            infos = archive.infolist()
+            for info in infos:
+                if not _is_symlink(info):
+                    _extract(archive, info, scratch)
+            for info in infos:
+                if _is_symlink(info):
+                    _link(archive, info, scratch)
             _make_read_only(scratch)
             try:
                 os.rename(scratch, target)
@@ -156,11 +164,8 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) -> Non
     if info.is_dir():
         dest.mkdir(parents=True, exist_ok=True)
         return
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        if _is_symlink(info):
-            os.symlink(archive.read(info).decode("utf-8", "replace"), dest)
-            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with archive.open(info) as source, open(dest, "wb") as sink:
             # Copy by chunks and stop at the declared size: a lying header cannot inflate.
             remaining = info.file_size
@@ -175,6 +180,29 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) -> Non
     mode = (info.external_attr >> 16) & 0o777
     if mode & 0o111:
         dest.chmod(0o755)
+
+
+def _link(archive: zipfile.ZipFile, info: zipfile.ZipInfo, root: Path) -> None:
+    name = _safe_name(info.filename)
+    assert name is not None  # checked by _check_entries
+    dest = root / name
+    real_root = os.path.realpath(root)
+    escape = errors.InvalidRequest(
+        f"{_BAD_ZIP} The symbolic link '{info.filename[:200]}' points outside the code directory."
+    )
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(os.path.realpath(dest.parent), real_root):
+            raise escape
+        os.symlink(archive.read(info).decode("utf-8", "replace"), dest)
+    except OSError as exc:
+        raise errors.InvalidRequest(_BAD_ZIP) from exc
+    if not _inside(os.path.realpath(dest), real_root):
+        raise escape
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
 
 
 def _make_read_only(root: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -122,7 +123,7 @@ def text_report(
     """The REPORT line of a classic function (Text log format)."""
     line = (
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-        f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\t"
+        f"Billed Duration: {max(1, math.ceil(duration_ms))} ms\t"
         f"Memory Size: {memory_size_mb} MB\tMax Memory Used: {max_memory_used_mb} MB"
     )
     if init_duration_ms is not None:
