@@ -85,6 +85,7 @@ class _Conn(asyncio.Protocol):
 
 
 _runtimes: list[_Runtime] = []
+_processes: list[asyncio.subprocess.Process] = []
 
 
 async def _start() -> None:
@@ -100,14 +101,16 @@ async def _start() -> None:
             "AWS_LAMBDA_MAX_CONCURRENCY": str(_WORKERS),
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
         }
-        await asyncio.create_subprocess_exec(
+        process = await asyncio.create_subprocess_exec(
             os.environ["HOP_PYTHON"],
             "-m",
             "awslambdaric",
             "app.handler",
             cwd=os.environ["HOP_CODE"],
             env=env,
+            start_new_session=True,
         )
+        _processes.append(process)
     while sum(len(r.idle) for r in _runtimes) < _RUNTIMES * _WORKERS:
         await asyncio.sleep(0.05)
 
@@ -120,6 +123,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await _start()
                 await send({"type": "lifespan.startup.complete"})
             else:
+                for process in _processes:
+                    os.killpg(process.pid, 9)
+                    await process.wait()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     body = b""

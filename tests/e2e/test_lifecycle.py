@@ -307,3 +307,32 @@ def test_the_aws_cli_creates_publishes_and_invokes(server: Server, tmp: Path) ->
 def tmp(tmp_path: Path) -> Path:
     tmp_path.chmod(0o777)
     return tmp_path
+
+
+def test_idle_classic_environments_are_reaped_and_cold_start_again(tmp: Path) -> None:
+    import base64
+    import urllib.request
+
+    server = start_server(tmp / "data", CORRAL_CLASSIC_IDLE_TIMEOUT_S="1")
+    try:
+        lam = server.client()
+        lam.create_function(
+            FunctionName="idle",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": echo_zip()},
+        )
+
+        def on_demand() -> int:
+            with urllib.request.urlopen(server.url + "/corral/v1/state") as response:
+                return len(json.loads(response.read())["onDemand"])
+
+        first = lam.invoke(FunctionName="idle", LogType="Tail")
+        assert "Init Duration" in base64.b64decode(first["LogResult"]).decode()
+        assert on_demand() == 1
+        wait_for(lambda: on_demand() == 0, timeout_s=15)
+        again = lam.invoke(FunctionName="idle", LogType="Tail")
+        assert "Init Duration" in base64.b64decode(again["LogResult"]).decode()
+    finally:
+        server.stop()

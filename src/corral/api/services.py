@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
-from corral.core import models
+from corral.core import errors, models
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.router.asyncq import AsyncInvoker
@@ -58,6 +58,16 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
+        """Build every service; nothing runs until ``start``.
+
+        Raises:
+            errors.InvalidRequest: a setting names something this build cannot do.
+        """
+        if settings.sandbox != "process":
+            raise errors.InvalidRequest(
+                f"sandbox {settings.sandbox!r} is not available in this version of Corral; "
+                "use CORRAL_SANDBOX=process"
+            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(settings.run_dir, ignore_errors=True)
         settings.run_dir.mkdir(parents=True, mode=0o700)

@@ -90,7 +90,11 @@ def serve(
 
 
 async def _serve(settings: Settings) -> int:
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except errors.CorralError as exc:
+        _console.print(f"[red]error:[/] {exc.message}")
+        return 2
     available = app.services.runtimes.available()
     config = uvicorn.Config(
         app,

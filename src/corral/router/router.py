@@ -66,7 +66,7 @@ class Router:
 
     @property
     def inflight(self) -> int:
-        """Invocations running now, all functions together."""
+        """Classic invocations running now, all functions together."""
         return sum(self._inflight.values())
 
     async def invoke(self, request: InvokeRequest) -> InvocationResult:
@@ -76,42 +76,53 @@ class Router:
             errors.Throttled: no environment can take it now.
         """
         version = request.version
+        if version.spec.managed is not None:
+            return await self._invoke_managed(request)
         function = version.function_name
-        if version.spec.managed is None:
-            self._check_concurrency(function)
+        self._check_concurrency(function)
         self._inflight[function] += 1
         try:
             environment = self._pick(version.ref)
             if environment is None:
-                if version.spec.managed is not None:
-                    self._throttle(function, "concurrency")
-                    raise errors.Throttled("Rate Exceeded.")
                 environment = await self._cold_start(version)
                 if environment.failure is not None:
                     return _init_failure_result(environment)
                 if environment.state is not models.EnvironmentState.READY:
                     raise errors.Throttled("Rate Exceeded.")
-            loop = self._loop
-            if loop is None:
-                loop = self._loop = asyncio.get_running_loop()
-            invocation = Invocation(
-                request_id=request.request_id or new_request_id(),
-                payload=request.payload,
-                invoked_arn=request.invoked_arn,
-                timeout_s=float(version.spec.timeout_s),
-                future=loop.create_future(),
-                client_context=request.client_context,
-                trace_id=new_trace_id(),
-                capture_logs=request.capture_logs,
-            )
-            environment.dispatch(invocation)
-            return await invocation.future
+            return await self._run(environment, request)
         finally:
             remaining = self._inflight[function] - 1
             if remaining:
                 self._inflight[function] = remaining
             else:
                 del self._inflight[function]
+
+    async def _invoke_managed(self, request: InvokeRequest) -> InvocationResult:
+        """Managed Instances: a warm environment with a free slot, or 429 at once."""
+        environment = self._pick(request.version.ref)
+        if environment is None:
+            self._throttle(request.version.function_name, "concurrency")
+            raise errors.Throttled("Rate Exceeded.")
+        return await self._run(environment, request)
+
+    async def _run(
+        self, environment: ExecutionEnvironment, request: InvokeRequest
+    ) -> InvocationResult:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        invocation = Invocation(
+            request_id=request.request_id or new_request_id(),
+            payload=request.payload,
+            invoked_arn=request.invoked_arn,
+            timeout_s=float(request.version.spec.timeout_s),
+            future=loop.create_future(),
+            client_context=request.client_context,
+            trace_id=new_trace_id(),
+            capture_logs=request.capture_logs,
+        )
+        environment.dispatch(invocation)
+        return await invocation.future
 
     def _pick(self, ref: models.VersionRef) -> ExecutionEnvironment | None:
         candidates = self._registry.ready_for(ref)

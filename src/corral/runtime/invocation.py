@@ -50,7 +50,7 @@ def error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvocationResult:
     """What the caller gets back: the payload, and whether it is a function error."""
 
@@ -65,7 +65,7 @@ class InvocationResult:
         return self.error_type is not None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Invocation:
     """One invocation assigned to (or waiting for) a runtime worker."""
 
