@@ -19,6 +19,8 @@ from typing import Any
 
 import httptools
 
+from bench.bare_app import read_body
+
 _WORKERS = 4
 _RUNTIMES = 3
 
@@ -128,12 +130,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                     await process.wait()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive)
     runtime = next((r for r in _runtimes if r.idle), None)
     if runtime is None:
         await send({"type": "http.response.start", "status": 429, "headers": []})

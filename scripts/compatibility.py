@@ -25,35 +25,16 @@ from dataclasses import dataclass
 import botocore
 import botocore.session
 from botocore.model import ServiceModel
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from corral.api import routes as routes_package
 from corral.api.invoke import is_invoke
-from corral.api.routes import (
-    aliases,
-    capacity_providers,
-    concurrency,
-    corral,
-    functions,
-    scaling,
-    tags,
-    versions,
-)
 
 SERVICE = "lambda"
 REGENERATE = ".venv/bin/python scripts/compatibility.py > docs/compatibility.md"
 
-# Route modules as ``corral.api.app`` assembles them, by the name shown in the report.
-ROUTE_MODULES: dict[str, Sequence[Route]] = {
-    "corral": corral.ROUTES,
-    "functions": functions.ROUTES,
-    "versions": versions.ROUTES,
-    "aliases": aliases.ROUTES,
-    "capacity_providers": capacity_providers.ROUTES,
-    "tags": tags.ROUTES,
-    "concurrency": concurrency.ROUTES,
-    "scaling": scaling.ROUTES,
-}
+# Route modules as ``corral.api.app`` mounts them, by the name shown in the report.
+ROUTE_MODULES: dict[str, Sequence[BaseRoute]] = routes_package.MODULES
 
 # Invoke bypasses the Starlette router (``corral.api.invoke``); ``is_invoke`` confirms the path.
 INVOKE_PATH = "/2015-03-31/functions/{FunctionName}/invocations"
@@ -161,6 +142,8 @@ def served_routes() -> list[ServedRoute]:
     routes: list[ServedRoute] = []
     for module, module_routes in ROUTE_MODULES.items():
         for route in module_routes:
+            if not isinstance(route, Route):
+                continue
             # Starlette adds HEAD to every GET route; Lambda has no HEAD operation.
             methods = sorted(m for m in route.methods or () if m != "HEAD")
             routes.extend(ServedRoute(module, method, route.path) for method in methods)

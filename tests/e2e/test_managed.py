@@ -25,6 +25,16 @@ def managed(make_function: Any, provider_arn: str, concurrency: int = 4, **kwarg
     return name
 
 
+def published(
+    lam: LambdaClient, make_function: Any, provider_arn: str, concurrency: int = 4, **kwargs: Any
+) -> str:
+    """A Managed Instances function whose version 1 is Active."""
+    name = managed(make_function, provider_arn, concurrency, **kwargs)
+    lam.publish_version(FunctionName=name)
+    wait_version_active(lam, name, "1")
+    return name
+
+
 def test_latest_is_active_non_invocable_and_needs_a_published_version(
     lam: LambdaClient, make_function: Any, provider_arn: str
 ) -> None:
@@ -81,9 +91,7 @@ def _get(url: str) -> bytes:
 def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
     lam: LambdaClient, make_function: Any, provider_arn: str
 ) -> None:
-    name = managed(make_function, provider_arn)
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
+    name = published(lam, make_function, provider_arn)
     invoke(lam, name, {}, Qualifier="1")
 
     def call(_: int) -> int:
@@ -101,9 +109,7 @@ def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
 def test_a_thirteenth_concurrent_request_is_throttled_at_once(
     lam: LambdaClient, make_function: Any, provider_arn: str
 ) -> None:
-    name = managed(make_function, provider_arn)
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
+    name = published(lam, make_function, provider_arn)
     with ThreadPoolExecutor(12) as pool:
         running = [pool.submit(invoke, lam, name, {"sleep": 1.5}, Qualifier="1") for _ in range(12)]
         time.sleep(0.5)
@@ -182,9 +188,7 @@ def test_a_missing_handler_fails_the_version_with_runtime_init_error(
 def test_json_logs_attribute_every_line_to_its_request(
     lam: LambdaClient, make_function: Any, provider_arn: str
 ) -> None:
-    name = managed(make_function, provider_arn)
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
+    name = published(lam, make_function, provider_arn)
 
     def call(i: int) -> tuple[str, str]:
         response = invoke(lam, name, {"sleep": 0.2, "i": i}, Qualifier="1", LogType="Tail")
@@ -206,9 +210,7 @@ def test_json_logs_attribute_every_line_to_its_request(
 def test_scaling_config_sets_the_number_of_environments(
     lam: LambdaClient, make_function: Any, provider_arn: str, server: Any
 ) -> None:
-    name = managed(make_function, provider_arn, concurrency=2)
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
+    name = published(lam, make_function, provider_arn, concurrency=2)
     assert lam.get_function_scaling_config(FunctionName=name, Qualifier="1")[
         "AppliedFunctionScalingConfig"
     ] == {"MinExecutionEnvironments": 3}
@@ -303,9 +305,7 @@ def test_a_timed_out_invocation_keeps_running_and_holds_its_slot(
 ) -> None:
     from tests.helpers import wait_for
 
-    name = managed(make_function, provider_arn, concurrency=1, Timeout=1)
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
+    name = published(lam, make_function, provider_arn, concurrency=1, Timeout=1)
     marker = tmp / "finished"
     started = time.monotonic()
     response = invoke(lam, name, {"sleep": 2.5, "touch": str(marker)}, Qualifier="1")
@@ -326,9 +326,7 @@ def test_a_worker_killed_while_idle_does_not_lose_invocations_and_is_replaced(
 
     from tests.helpers import wait_for
 
-    name = managed(make_function, provider_arn, concurrency=2)
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
+    name = published(lam, make_function, provider_arn, concurrency=2)
     before = {e["id"] for e in _environments(server, name)}
     victim_env = _environments(server, name)[0]
     workers = psutil.Process(victim_env["pid"]).children()

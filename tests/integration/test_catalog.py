@@ -4,33 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from corral.core import models
 from corral.store.catalog import Catalog
 from corral.store.db import Database
 from corral.store.events import AsyncEvent, EventTable
+from tests.factories import function_spec
 
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 
 
-def spec(**changes: object) -> models.FunctionSpec:
-    base = models.FunctionSpec(
-        runtime="python3.11",
-        handler="app.handler",
-        role="arn:aws:iam::123456789012:role/r",
-        code_sha256="abc=",
-        code_size=10,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]  # test-only changes
-
-
 def version(
-    name: str, number: str, state: models.FunctionState, **changes: object
+    name: str, number: str, state: models.FunctionState, **changes: Any
 ) -> models.FunctionVersion:
     return models.FunctionVersion(
         function_name=name,
         version=number,
-        spec=spec(**changes),
+        spec=function_spec(**changes),
         state=state,
         last_modified_s=1.0,
         revision_id=f"rev-{number}",

@@ -137,6 +137,17 @@ def invocation(request_id: str, timeout_s: float = 5.0, payload: bytes = b'{"a":
 NEXT = "/2018-06-01/runtime/invocation/next"
 
 
+async def assigned(server: RuntimeApiServer, job: Invocation) -> Worker:
+    """A worker that polled and received ``job``."""
+    worker = await connect(server)
+    await worker.send("GET", NEXT)
+    await asyncio.sleep(0.02)
+    server.dispatch(job)
+    status, headers, _ = await worker.answer()
+    assert status == 200 and headers["lambda-runtime-aws-request-id"] == job.request_id
+    return worker
+
+
 def response_path(request_id: str) -> str:
     return f"/2018-06-01/runtime/invocation/{request_id}/response"
 
@@ -170,11 +181,7 @@ async def test_a_second_answer_or_an_unknown_id_gets_400(
     served: tuple[RuntimeApiServer, Hooks],
 ) -> None:
     server, _ = served
-    worker = await connect(server)
-    await worker.send("GET", NEXT)
-    await asyncio.sleep(0.02)
-    server.dispatch(invocation("req-2"))
-    await worker.answer()
+    worker = await assigned(server, invocation("req-2"))
     assert (await worker.call("POST", response_path("req-2"), b"1"))[0] == 202
     status, _, body = await worker.call("POST", response_path("req-2"), b"2")
     assert status == 400 and json.loads(body)["errorType"] == "InvalidRequestID"
@@ -186,12 +193,8 @@ async def test_an_answer_after_the_deadline_gets_410_and_the_slot_is_held_until_
     served: tuple[RuntimeApiServer, Hooks],
 ) -> None:
     server, hooks = served
-    worker = await connect(server)
-    await worker.send("GET", NEXT)
-    await asyncio.sleep(0.02)
     job = invocation("slow", timeout_s=0.1)
-    server.dispatch(job)
-    await worker.answer()
+    worker = await assigned(server, job)
     result = await asyncio.wait_for(job.future, 2)
     assert result.error_type == "Sandbox.Timedout" and hooks.deadlines == ["slow"]
     assert server.busy == 1  # the worker still runs the code
@@ -205,12 +208,8 @@ async def test_an_error_answer_keeps_the_runtime_error_type(
     served: tuple[RuntimeApiServer, Hooks],
 ) -> None:
     server, hooks = served
-    worker = await connect(server)
-    await worker.send("GET", NEXT)
-    await asyncio.sleep(0.02)
     job = invocation("bad")
-    server.dispatch(job)
-    await worker.answer()
+    worker = await assigned(server, job)
     error = json.dumps({"errorType": "ValueError", "errorMessage": "x"}).encode()
     status, _, _ = await worker.call(
         "POST",
@@ -227,12 +226,8 @@ async def test_a_response_over_6_mb_gets_413_and_a_size_error(
     served: tuple[RuntimeApiServer, Hooks],
 ) -> None:
     server, _ = served
-    worker = await connect(server)
-    await worker.send("GET", NEXT)
-    await asyncio.sleep(0.02)
     job = invocation("big")
-    server.dispatch(job)
-    await worker.answer()
+    worker = await assigned(server, job)
     status, _, _ = await worker.call("POST", response_path("big"), b"x" * (MAX_RESPONSE_BYTES + 1))
     assert status == 413
     result = await job.future

@@ -8,6 +8,7 @@ import pytest
 
 from corral.core import models
 from corral.store import codec
+from tests.factories import function_spec
 
 MANAGED = models.ManagedInstancesConfig(
     capacity_provider_arn="arn:aws:lambda:us-east-1:123456789012:capacity-provider:pool",
@@ -17,11 +18,7 @@ MANAGED = models.ManagedInstancesConfig(
 
 
 def _spec(managed: models.ManagedInstancesConfig | None) -> models.FunctionSpec:
-    return models.FunctionSpec(
-        runtime="python3.12",
-        handler="app.handler",
-        role="arn:aws:iam::123456789012:role/r",
-        code_sha256="abc=",
+    return function_spec(
         code_size=1234,
         memory_size_mb=2048,
         timeout_s=60,

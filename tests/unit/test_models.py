@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from corral.core import models
+from tests.factories import function_spec
 
 PROVIDER = "arn:aws:lambda:us-east-1:123456789012:capacity-provider:pool-1"
 
@@ -30,15 +31,7 @@ def test_the_capacity_provider_name_is_the_last_part_of_its_arn() -> None:
 
 
 def _spec(managed: models.ManagedInstancesConfig | None) -> models.FunctionSpec:
-    return models.FunctionSpec(
-        runtime="python3.12",
-        handler="app.handler",
-        role="role",
-        code_sha256="sha",
-        code_size=1,
-        memory_size_mb=2048,
-        managed=managed,
-    )
+    return function_spec(memory_size_mb=2048, managed=managed)
 
 
 def test_a_classic_function_serves_one_invocation_per_environment() -> None:

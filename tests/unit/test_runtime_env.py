@@ -6,6 +6,7 @@ from pathlib import Path
 
 from corral.agent import runtime_env
 from corral.core import models
+from tests.factories import function_spec
 
 PROVIDER = "arn:aws:lambda:us-east-1:123456789012:capacity-provider:pool"
 
@@ -17,12 +18,7 @@ def _inputs(
     logging: models.LoggingConfig | None = None,
     log_socket: Path | None = Path("/run/env-1/logs.sock"),
 ) -> runtime_env.RuntimeEnvInputs:
-    spec = models.FunctionSpec(
-        runtime="python3.12",
-        handler="app.handler",
-        role="role",
-        code_sha256="sha",
-        code_size=1,
+    spec = function_spec(
         memory_size_mb=4096,
         environment=environment or {},
         logging=logging or models.LoggingConfig(),

@@ -7,6 +7,7 @@ import pytest
 from corral.core import models
 from corral.scaler import environments as envs
 from corral.scaler import policy
+from tests.factories import function_spec
 
 REF = models.VersionRef("orders", "1")
 OTHER = models.VersionRef("billing", "2")
@@ -79,15 +80,7 @@ def test_the_minimum_defaults_to_three_and_is_capped_by_the_maximum() -> None:
 
 def _spec(timeout_s: int, *, managed: bool) -> models.FunctionSpec:
     config = models.ManagedInstancesConfig("arn:aws:lambda:r:1:capacity-provider:p")
-    return models.FunctionSpec(
-        runtime="python3.12",
-        handler="app.handler",
-        role="role",
-        code_sha256="sha",
-        code_size=1,
-        timeout_s=timeout_s,
-        managed=config if managed else None,
-    )
+    return function_spec(timeout_s=timeout_s, managed=config if managed else None)
 
 
 def test_a_classic_function_gets_the_given_init_timeout() -> None:

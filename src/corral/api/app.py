@@ -16,19 +16,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from corral.api import routes
 from corral.api.http import error_response
 from corral.api.invoke import InvokeEndpoint, is_invoke
 from corral.api.lambda_errors import LambdaError
-from corral.api.routes import (
-    aliases,
-    capacity_providers,
-    concurrency,
-    corral,
-    functions,
-    scaling,
-    tags,
-    versions,
-)
 from corral.api.services import Services
 from corral.core.settings import Settings
 
@@ -73,16 +64,7 @@ class CorralApp:
                 await services.stop()
 
         self.starlette = Starlette(
-            routes=[
-                *corral.ROUTES,
-                *functions.ROUTES,
-                *versions.ROUTES,
-                *aliases.ROUTES,
-                *capacity_providers.ROUTES,
-                *tags.ROUTES,
-                *concurrency.ROUTES,
-                *scaling.ROUTES,
-            ],
+            routes=routes.ALL,
             exception_handlers={404: _not_found, 405: _not_allowed},
             lifespan=lifespan,
         )

@@ -1,1 +1,38 @@
-"""One module per group of Lambda operations; ``api.app`` assembles their routes."""
+"""One module per group of Lambda operations, and the one list the app serves.
+
+Belongs here: route modules (each with a ``ROUTES`` list), and ``MODULES``/``ALL``, which
+``api.app`` mounts and ``scripts/compatibility.py`` reports on. Must not be here: services or
+business rules shared across groups (``api.publishing``, ``api.function_spec``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.routing import BaseRoute
+
+from corral.api.routes import (
+    aliases,
+    capacity_providers,
+    concurrency,
+    corral,
+    functions,
+    scaling,
+    tags,
+    versions,
+)
+
+__all__ = ["ALL", "MODULES"]
+
+MODULES: dict[str, Sequence[BaseRoute]] = {
+    "corral": corral.ROUTES,
+    "functions": functions.ROUTES,
+    "versions": versions.ROUTES,
+    "aliases": aliases.ROUTES,
+    "capacity_providers": capacity_providers.ROUTES,
+    "tags": tags.ROUTES,
+    "concurrency": concurrency.ROUTES,
+    "scaling": scaling.ROUTES,
+}
+
+ALL: list[BaseRoute] = [route for routes in MODULES.values() for route in routes]
