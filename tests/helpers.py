@@ -166,6 +166,7 @@ def start_server(data_dir: Path, **env: str) -> Server:
             "CORRAL_PORT": "0",
             "CORRAL_DATA_DIR": str(data_dir),
             "CORRAL_SCALE_INTERVAL_S": "0.2",
+            "CORRAL_INSTANCE_LAUNCH_DELAY_S": "0",
             "CORRAL_DRAIN_TIMEOUT_S": "10",
             "CORRAL_ASYNC_RETRY_DELAY_S": "0.5",
             "CORRAL_LOG_LEVEL": "info",

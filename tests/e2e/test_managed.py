@@ -110,6 +110,12 @@ def test_a_thirteenth_concurrent_request_is_throttled_at_once(
     lam: LambdaClient, make_function: Any, provider_arn: str
 ) -> None:
     name = published(lam, make_function, provider_arn)
+    # No scaling out: exactly 3 environments of 4 slots.
+    lam.put_function_scaling_config(
+        FunctionName=name,
+        Qualifier="1",
+        FunctionScalingConfig={"MinExecutionEnvironments": 3, "MaxExecutionEnvironments": 3},
+    )
     with ThreadPoolExecutor(12) as pool:
         running = [pool.submit(invoke, lam, name, {"sleep": 1.5}, Qualifier="1") for _ in range(12)]
         time.sleep(0.5)

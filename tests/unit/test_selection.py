@@ -1,4 +1,4 @@
-"""``corral.router.selection.least_outstanding``: which environment takes an invocation."""
+"""``corral.router.selection``: which environment takes an invocation, or why none."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class _Env:
     name: str
     outstanding: int
     has_free_slot: bool = True
+    overload: str | None = None
 
 
 def _pick(*envs: _Env) -> str | None:
@@ -35,3 +36,17 @@ def test_a_tie_goes_to_the_first_candidate() -> None:
 def test_nothing_is_chosen_when_no_environment_has_a_free_slot() -> None:
     assert _pick(_Env("a", 1, has_free_slot=False), _Env("b", 0, has_free_slot=False)) is None
     assert _pick() is None
+
+
+def test_an_overloaded_environment_takes_nothing_even_with_a_free_slot() -> None:
+    assert _pick(_Env("hot", 0, overload="cpu"), _Env("cool", 3)) == "cool"
+
+
+def test_choose_says_why_nothing_was_chosen() -> None:
+    full = _Env("full", 4, has_free_slot=False)
+    assert selection.choose([full]) == (None, "concurrency")
+    assert selection.choose([full, _Env("hot", 1, overload="cpu")]) == (None, "cpu")
+    assert selection.choose([_Env("big", 1, overload="memory")]) == (None, "memory")
+    assert selection.choose([]) == (None, "concurrency")
+    chosen, cause = selection.choose([_Env("ok", 1)])
+    assert chosen is not None and chosen.name == "ok" and cause == ""

@@ -92,5 +92,5 @@ class Agent:
                     self._environments.pop(environment.id, None)
                     continue
                 with contextlib.suppress(Exception):
-                    environment.sample_memory()
+                    environment.sample_usage()
             await asyncio.sleep(1.0)

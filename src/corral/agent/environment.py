@@ -47,6 +47,8 @@ from corral.telemetry import logs
 __all__ = ["EnvironmentConfig", "EnvironmentListener", "ExecutionEnvironment", "InitFailure"]
 
 _log = logging.getLogger("corral.environment")
+# Share of its vCPUs or memory above which an environment takes no new invocation.
+_OVERLOAD = 0.95
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,10 @@ class ExecutionEnvironment:
         self.invocations = 0
         self.last_used_mono = time.monotonic()
         self.peak_memory_bytes = 0
+        self.memory_bytes = 0
+        self.cpu_utilization = 0.0
+        self._cpu_seen: tuple[float, float] | None = None
+        self._peak_outstanding = 0
         self._sandbox = sandbox
         self._dir = run_dir / self.id
         self._sink = sink
@@ -161,12 +167,34 @@ class ExecutionEnvironment:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    @property
+    def overload(self) -> str | None:
+        """``cpu`` or ``memory`` when nearly exhausted (no new invocations), else None."""
+        if self.cpu_utilization >= _OVERLOAD:
+            return "cpu"
+        if self.memory_bytes >= _OVERLOAD * self.config.spec.memory_size_mb * 1024 * 1024:
+            return "memory"
+        return None
+
+    @property
+    def memory_utilization(self) -> float:
+        """Memory in use as a share of the function's MemorySize."""
+        return self.memory_bytes / (self.config.spec.memory_size_mb * 1024 * 1024)
+
+    def take_peak_outstanding(self) -> int:
+        """The most invocations held at once since the last call (then reset to now)."""
+        peak = self._peak_outstanding
+        self._peak_outstanding = self._runtime.busy
+        return peak
+
     def dispatch(self, invocation: Invocation) -> None:
         """Hand an invocation to this environment (the caller checked ``has_free_slot``)."""
         self.reserved = False
         self.invocations += 1
         self.last_used_mono = time.monotonic()
         self._runtime.dispatch(invocation)
+        if self._runtime.busy > self._peak_outstanding:
+            self._peak_outstanding = self._runtime.busy
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -281,8 +309,23 @@ class ExecutionEnvironment:
         if self._process is None:
             return 0
         current = self._process.memory_bytes()
+        self.memory_bytes = current
         self.peak_memory_bytes = max(self.peak_memory_bytes, current)
         return current
+
+    def sample_usage(self) -> None:
+        """Refresh memory and CPU use (CPU as a share of the environment's vCPUs)."""
+        if self._process is None:
+            return
+        self.sample_memory()
+        now = time.monotonic()
+        used = self._process.cpu_seconds()
+        if self._cpu_seen is not None:
+            seconds, then = self._cpu_seen
+            elapsed = now - then
+            if elapsed > 0:
+                self.cpu_utilization = max(0.0, used - seconds) / elapsed / self.config.vcpus
+        self._cpu_seen = (used, now)
 
     # --- RuntimeHooks --------------------------------------------------------------------------
     def on_first_next(self) -> None:

@@ -3,10 +3,13 @@
 The registry is the ``EnvironmentListener`` of all environments: it keeps, per function
 version, the list of ready ones (what the router chooses from) and all live ones (what the
 scaler counts), and forwards lifecycle events to subscribers (the version-state tracker).
+It also counts throttles per version and cause: the router records them, the scaler reads
+them as a sign of saturation, and ``corral status`` shows them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from corral.agent.environment import ExecutionEnvironment
@@ -25,6 +28,8 @@ class EnvironmentRegistry:
         self._ready: dict[models.VersionRef, list[ExecutionEnvironment]] = {}
         self._on_ready: list[Subscriber] = []
         self._on_ended: list[Subscriber] = []
+        self._throttles_since: Counter[models.VersionRef] = Counter()
+        self.throttles: Counter[tuple[models.VersionRef, str]] = Counter()
 
     def subscribe(self, *, ready: Subscriber, ended: Subscriber) -> None:
         self._on_ready.append(ready)
@@ -50,6 +55,16 @@ class EnvironmentRegistry:
                 del self._ready[environment.ref]
         for callback in self._on_ended:
             callback(environment)
+
+    # throttles ----------------------------------------------------------------------------
+    def record_throttle(self, ref: models.VersionRef, cause: str) -> None:
+        """An invocation of ``ref`` was refused with 429 because of ``cause``."""
+        self._throttles_since[ref] += 1
+        self.throttles[(ref, cause)] += 1
+
+    def take_throttles(self, ref: models.VersionRef) -> int:
+        """Throttles of ``ref`` since the last call."""
+        return self._throttles_since.pop(ref, 0)
 
     # queries ------------------------------------------------------------------------------
     def ready_for(self, ref: models.VersionRef) -> list[ExecutionEnvironment]:

@@ -86,6 +86,8 @@ class Services:
             sink=recent,
             run_dir=settings.run_dir,
             stop_grace_s=settings.environment_stop_grace_s,
+            launch_delay_s=settings.instance_launch_delay_s,
+            region=settings.region,
         )
         scaler = ScalerLoop(
             settings=settings,

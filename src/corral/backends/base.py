@@ -6,20 +6,38 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
+from corral.core import models
 
-__all__ = ["Backend", "InstanceInfo"]
+__all__ = ["ON_DEMAND", "Backend", "InstanceInfo"]
+
+# The pool classic functions run in: not an instance of any capacity provider.
+ON_DEMAND = "on-demand"
 
 
 @dataclass(frozen=True)
 class InstanceInfo:
-    """An instance as the backend sees it."""
+    """An instance as the backend sees it now."""
 
     id: str
-    capacity_provider: str | None
-    instance_type: str
-    state: str
-    vcpus: int
-    memory_mib: int
+    capacity_provider: str
+    instance_type: models.InstanceType
+    state: models.InstanceState
+    availability_zone: str
+    launched_seq: int
+    vcpus_allocated: int
+    memory_allocated_mib: int
+    environments: int
+    cpu_utilization: float
+    memory_utilization: float
+    empty_since_s: float | None
+
+    @property
+    def vcpus(self) -> int:
+        return self.instance_type.vcpus
+
+    @property
+    def memory_mib(self) -> int:
+        return self.instance_type.memory_mib
 
 
 class Backend(Protocol):
@@ -31,14 +49,18 @@ class Backend(Protocol):
     async def stop(self, drain_timeout_s: float) -> None:
         """Drain and stop every environment on every instance."""
 
-    def instances(self) -> list[InstanceInfo]:
-        """Every instance, of every capacity provider and the on-demand pool."""
+    def instances(self, capacity_provider: str | None = None) -> list[InstanceInfo]:
+        """Instances not terminated long ago, of one provider or of all."""
+
+    def launch_instance(
+        self, provider: models.CapacityProvider, kind: models.InstanceType
+    ) -> InstanceInfo:
+        """Start launching an instance: ``Pending`` now, ``Running`` after the launch delay."""
+
+    def terminate_instance(self, instance_id: str, reason: str) -> None:
+        """Drain the instance's environments, then terminate it (in the background)."""
 
     async def launch_environment(
-        self, capacity_provider: str | None, config: EnvironmentConfig
+        self, instance_id: str, config: EnvironmentConfig
     ) -> ExecutionEnvironment:
-        """Start an execution environment on an instance of ``capacity_provider``
-        (``None``: the on-demand pool of classic functions)."""
-
-    def instance_id(self, capacity_provider: str | None) -> str:
-        """The instance an environment of ``capacity_provider`` would run on."""
+        """Start an execution environment on ``instance_id`` (or ``ON_DEMAND``)."""

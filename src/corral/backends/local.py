@@ -1,96 +1,232 @@
-"""The local backend: this host is every capacity provider's instance.
+"""The local backend: instances are slices of this host.
 
-Each capacity provider gets one logical instance whose agent runs environments on this host;
-classic functions share an on-demand pool. (The fleet of several instances per provider,
-each with its vCPU and memory budget, builds on this.)
+An instance has its type's vCPU and memory budget, which placement respects; it is
+``Pending`` for ``instance_launch_delay_s`` (seconds by default; minutes mimic EC2), then
+``Running``; ``terminate_instance`` drains it (``Draining``) and ends it (``Terminated``).
+The slices may add up to more than the host has: the host is then overcommitted, which
+``corral status`` shows. Classic functions run in an on-demand pool outside every provider.
+
+Lifecycle events go to the capacity provider's system log (``/aws/lambda/capacity-provider/
+<name>``) in AWS's format: ``{timestamp, level, message, metadata{instanceId,
+availabilityZones, instanceTypes, capacityProviderArn}}`` (LMI_FACTS §1.6).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import os
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import psutil
 
 from corral.agent.agent import Agent
 from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
-from corral.backends.base import InstanceInfo
+from corral.backends.base import ON_DEMAND, InstanceInfo
+from corral.core import errors, models
+from corral.core.tasks import TaskGroup
 from corral.sandbox.base import Sandbox
-from corral.telemetry.logs import LogSink
+from corral.telemetry import logs
 
 __all__ = ["LocalBackend"]
 
-_ON_DEMAND = "on-demand"
+_log = logging.getLogger("corral.backend")
+_ZONES = ("a", "b", "c")
+_KEEP_TERMINATED_S = 60.0
+# Which events each SystemLogLevel shows (LMI_FACTS §1.6).
+_WARN_EVENTS = {"LaunchFailed", "TerminateFailed", "HealthCheckFailed"}
+
+
+@dataclass
+class _Instance:
+    id: str
+    provider: models.CapacityProvider
+    kind: models.InstanceType
+    zone: str
+    seq: int
+    agent: Agent
+    state: models.InstanceState = models.InstanceState.PENDING
+    ended_mono: float = 0.0
+    empty_since_mono: float | None = field(default_factory=time.monotonic)
 
 
 class LocalBackend:
-    """One agent per capacity provider (plus one for classic functions), all on this host."""
+    """Instances carved out of this host, one agent each, plus the on-demand pool."""
 
     def __init__(
         self,
         *,
         sandbox: Sandbox,
         registry: EnvironmentRegistry,
-        sink: LogSink,
+        sink: logs.LogSink,
         run_dir: Path,
         stop_grace_s: float,
+        launch_delay_s: float = 0.0,
+        region: str = "us-east-1",
     ) -> None:
         self._sandbox = sandbox
         self._registry = registry
         self._sink = sink
         self._run_dir = run_dir
         self._stop_grace_s = stop_grace_s
-        self._agents: dict[str, Agent] = {}
+        self._launch_delay_s = launch_delay_s
+        self._region = region
+        self._instances: dict[str, _Instance] = {}
+        self._seq = 0
         self._started = False
+        self._tasks = TaskGroup("backend")
+        self._on_demand = self._new_agent(ON_DEMAND)
 
+    # lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         self._started = True
-        for agent in self._agents.values():
-            agent.start()
+        self._on_demand.start()
+        for instance in self._instances.values():
+            instance.agent.start()
 
     async def stop(self, drain_timeout_s: float) -> None:
-        agents = list(self._agents.values())
+        await self._tasks.cancel_all()
+        agents = [self._on_demand] + [i.agent for i in self._instances.values()]
         await asyncio.gather(*(a.stop(drain_timeout_s) for a in agents))
 
-    def instance_id(self, capacity_provider: str | None) -> str:
-        key = capacity_provider or _ON_DEMAND
-        return "i-" + hashlib.sha256(key.encode()).hexdigest()[:17]
-
-    def instances(self) -> list[InstanceInfo]:
-        memory_mib = int(psutil.virtual_memory().total // (1024 * 1024))
+    # instances ----------------------------------------------------------------------------
+    def instances(self, capacity_provider: str | None = None) -> list[InstanceInfo]:
+        now = time.monotonic()
+        for key in [
+            k
+            for k, i in self._instances.items()
+            if i.state is models.InstanceState.TERMINATED
+            and now - i.ended_mono > _KEEP_TERMINATED_S
+        ]:
+            del self._instances[key]
         return [
-            InstanceInfo(
-                id=agent.instance_id,
-                capacity_provider=None if key == _ON_DEMAND else key,
-                instance_type="host",
-                state="Running",
-                vcpus=os.cpu_count() or 1,
-                memory_mib=memory_mib,
-            )
-            for key, agent in self._agents.items()
+            self._info(i)
+            for i in sorted(self._instances.values(), key=lambda i: i.seq)
+            if capacity_provider is None or i.provider.name == capacity_provider
         ]
 
-    async def launch_environment(
-        self, capacity_provider: str | None, config: EnvironmentConfig
-    ) -> ExecutionEnvironment:
-        return await self._agent(capacity_provider).launch(config)
+    def launch_instance(
+        self, provider: models.CapacityProvider, kind: models.InstanceType
+    ) -> InstanceInfo:
+        self._seq += 1
+        instance_id = "i-" + uuid.uuid4().hex[:17]
+        zone = f"{self._region}{_ZONES[self._seq % len(_ZONES)]}"
+        instance = _Instance(
+            instance_id, provider, kind, zone, self._seq, self._new_agent(instance_id)
+        )
+        self._instances[instance_id] = instance
+        self._event(instance, "Launching", "INFO", f"Launching {kind.name} instance in {zone}")
+        self._tasks.spawn(self._boot(instance), name=f"boot:{instance_id}")
+        return self._info(instance)
 
-    def _agent(self, capacity_provider: str | None) -> Agent:
-        key = capacity_provider or _ON_DEMAND
-        agent = self._agents.get(key)
-        if agent is None:
-            agent = Agent(
-                self.instance_id(capacity_provider),
-                sandbox=self._sandbox,
-                registry=self._registry,
-                sink=self._sink,
-                run_dir=self._run_dir,
-                stop_grace_s=self._stop_grace_s,
-            )
-            self._agents[key] = agent
-            if self._started:
-                agent.start()
-        return agent
+    async def _boot(self, instance: _Instance) -> None:
+        await asyncio.sleep(self._launch_delay_s)
+        if instance.state is not models.InstanceState.PENDING:
+            return
+        if self._started:
+            instance.agent.start()
+        instance.state = models.InstanceState.RUNNING
+        instance.empty_since_mono = time.monotonic()
+        self._event(
+            instance,
+            "Launched",
+            "INFO",
+            f"Successfully launched {instance.kind.name} instance {instance.id} in {instance.zone}",
+        )
+
+    def terminate_instance(self, instance_id: str, reason: str) -> None:
+        instance = self._instances.get(instance_id)
+        if instance is None or instance.state in (
+            models.InstanceState.DRAINING,
+            models.InstanceState.TERMINATED,
+        ):
+            return
+        instance.state = models.InstanceState.DRAINING
+        self._event(
+            instance, "Terminating", "INFO", f"Terminating instance {instance.id}: {reason}"
+        )
+        self._tasks.spawn(self._terminate(instance), name=f"terminate:{instance_id}")
+
+    async def _terminate(self, instance: _Instance) -> None:
+        try:
+            await instance.agent.stop(self._stop_grace_s + 30.0)
+        except Exception as exc:
+            self._event(instance, "TerminateFailed", "WARN", f"Could not terminate: {exc}")
+            return
+        instance.state = models.InstanceState.TERMINATED
+        instance.ended_mono = time.monotonic()
+        self._event(instance, "Terminated", "INFO", f"Terminated instance {instance.id}")
+
+    # environments ----------------------------------------------------------------------------
+    async def launch_environment(
+        self, instance_id: str, config: EnvironmentConfig
+    ) -> ExecutionEnvironment:
+        if instance_id == ON_DEMAND:
+            return await self._on_demand.launch(config)
+        instance = self._instances.get(instance_id)
+        if instance is None or instance.state is not models.InstanceState.RUNNING:
+            raise errors.BackendError(f"instance {instance_id} is not running")
+        instance.empty_since_mono = None
+        return await instance.agent.launch(config)
+
+    # internals --------------------------------------------------------------------------------
+    def _new_agent(self, instance_id: str) -> Agent:
+        return Agent(
+            instance_id,
+            sandbox=self._sandbox,
+            registry=self._registry,
+            sink=self._sink,
+            run_dir=self._run_dir,
+            stop_grace_s=self._stop_grace_s,
+        )
+
+    def _info(self, instance: _Instance) -> InstanceInfo:
+        envs = instance.agent.environments
+        kind = instance.kind
+        if envs:
+            instance.empty_since_mono = None
+        elif instance.empty_since_mono is None:
+            instance.empty_since_mono = time.monotonic()
+        cpu = sum(e.cpu_utilization * e.config.vcpus for e in envs) / kind.vcpus
+        memory = sum(e.memory_bytes for e in envs) / (kind.memory_mib * 1024 * 1024)
+        return InstanceInfo(
+            id=instance.id,
+            capacity_provider=instance.provider.name,
+            instance_type=kind,
+            state=instance.state,
+            availability_zone=instance.zone,
+            launched_seq=instance.seq,
+            vcpus_allocated=sum(e.config.vcpus for e in envs),
+            memory_allocated_mib=sum(e.config.spec.memory_size_mb for e in envs),
+            environments=len(envs),
+            cpu_utilization=cpu,
+            memory_utilization=memory,
+            empty_since_s=instance.empty_since_mono,
+        )
+
+    def _event(self, instance: _Instance, event: str, level: str, message: str) -> None:
+        provider = instance.provider
+        configured = provider.system_log_level or "INFO"
+        if configured == "WARN" and event not in _WARN_EVENTS:
+            return
+        now = time.time()
+        record = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            + f".{int(now * 1000) % 1000:03d}Z",
+            "level": level,
+            "message": message,
+            "metadata": {
+                "event": event,
+                "instanceId": instance.id,
+                "availabilityZones": [instance.zone],
+                "instanceTypes": [instance.kind.name],
+                "capacityProviderArn": provider.arn,
+            },
+        }
+        group = provider.log_group or f"/aws/lambda/capacity-provider/{provider.name}"
+        with contextlib.suppress(Exception):
+            self._sink.emit(logs.LogRecord(now, group, "instances", "", json.dumps(record)))
+        _log.info("%s %s: %s", provider.name, event, message)

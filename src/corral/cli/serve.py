@@ -53,6 +53,14 @@ def serve(
     scale_interval: Annotated[
         float | None, typer.Option(help="Seconds between scaling ticks [CORRAL_SCALE_INTERVAL_S].")
     ] = None,
+    scale_in_cooldown: Annotated[
+        float | None,
+        typer.Option(help="Seconds between scale-in steps [CORRAL_SCALE_IN_COOLDOWN_S]."),
+    ] = None,
+    instance_launch_delay: Annotated[
+        float | None,
+        typer.Option(help="Seconds an instance stays Pending [CORRAL_INSTANCE_LAUNCH_DELAY_S]."),
+    ] = None,
     log_level: Annotated[
         str | None, typer.Option(help="Server log level: debug, info, warning, error.")
     ] = None,
@@ -67,6 +75,8 @@ def serve(
             drain_timeout_s=drain_timeout,
             classic_idle_timeout_s=classic_idle_timeout,
             scale_interval_s=scale_interval,
+            scale_in_cooldown_s=scale_in_cooldown,
+            instance_launch_delay_s=instance_launch_delay,
             log_level=log_level,
         )
     except errors.CorralError as exc:

@@ -25,6 +25,8 @@ __all__ = [
     "FunctionState",
     "FunctionVersion",
     "InstanceRequirements",
+    "InstanceState",
+    "InstanceType",
     "InvocationType",
     "LastUpdateStatus",
     "LoggingConfig",
@@ -99,6 +101,35 @@ class EnvironmentState(StrEnum):
     DRAINING = "Draining"
     STOPPED = "Stopped"
     FAILED = "Failed"
+
+
+class InstanceState(StrEnum):
+    """The observed lifecycle of one instance of a capacity provider."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    DRAINING = "Draining"
+    TERMINATED = "Terminated"
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """An EC2 instance type Managed Instances can use: its size and on-demand price."""
+
+    name: str
+    family: str
+    category: str
+    architecture: str
+    vcpus: int
+    memory_mib: int
+    price_per_hour: float
+    gpus: int = 0
+    gpu_model: str | None = None
+    gpu_memory_gib: int = 0
+
+    @property
+    def memory_gib_per_vcpu(self) -> float:
+        return self.memory_mib / 1024 / self.vcpus
 
 
 class VersionRef(NamedTuple):

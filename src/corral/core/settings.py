@@ -73,6 +73,8 @@ class Settings:
     environment_stop_grace_s: float = 2.0
     classic_init_timeout_s: float = 10.0
     scale_interval_s: float = 1.0
+    scale_in_cooldown_s: float = 60.0
+    instance_launch_delay_s: float = 2.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -19,7 +19,7 @@ from corral.agent.environment import ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
 from corral.core import errors, models
 from corral.core.settings import Settings
-from corral.router.selection import least_outstanding
+from corral.router.selection import choose, least_outstanding
 from corral.runtime.invocation import (
     Invocation,
     InvocationResult,
@@ -62,7 +62,6 @@ class Router:
         self._cold_start = cold_start
         self._inflight: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.throttles: Counter[tuple[str, str]] = Counter()
 
     @property
     def inflight(self) -> int:
@@ -79,7 +78,7 @@ class Router:
         if version.spec.managed is not None:
             return await self._invoke_managed(request)
         function = version.function_name
-        self._check_concurrency(function)
+        self._check_concurrency(version.ref)
         self._inflight[function] += 1
         try:
             environment = self._pick(version.ref)
@@ -99,10 +98,11 @@ class Router:
 
     async def _invoke_managed(self, request: InvokeRequest) -> InvocationResult:
         """Managed Instances: a warm environment with a free slot, or 429 at once."""
-        environment = self._pick(request.version.ref)
+        ref = request.version.ref
+        environment, cause = choose(self._registry.ready_for(ref))
         if environment is None:
-            self._throttle(request.version.function_name, "concurrency")
-            raise errors.Throttled("Rate Exceeded.")
+            self._registry.record_throttle(ref, cause)
+            raise errors.Throttled("Rate Exceeded.", cause=errors.ThrottleCause(cause))
         return await self._run(environment, request)
 
     async def _run(
@@ -125,32 +125,27 @@ class Router:
         return await invocation.future
 
     def _pick(self, ref: models.VersionRef) -> ExecutionEnvironment | None:
-        candidates = self._registry.ready_for(ref)
-        if not candidates:
-            return None
-        return least_outstanding(candidates)
+        return least_outstanding(self._registry.ready_for(ref))
 
-    def _check_concurrency(self, function: str) -> None:
+    def _check_concurrency(self, ref: models.VersionRef) -> None:
+        function = ref.function
         record = self._catalog.function(function)
         reserved = record.reserved_concurrency if record is not None else None
         if reserved is not None:
             if self._inflight[function] >= reserved:
-                self._throttle(function, "concurrency")
+                self._registry.record_throttle(ref, "concurrency")
                 raise errors.Throttled(
                     "Rate Exceeded.", reason="ReservedFunctionConcurrentInvocationLimitExceeded"
                 )
             return
         if self.inflight >= self.unreserved_limit():
-            self._throttle(function, "concurrency")
+            self._registry.record_throttle(ref, "concurrency")
             raise errors.Throttled("Rate Exceeded.")
 
     def unreserved_limit(self) -> int:
         """The account's concurrency minus what functions reserved."""
         reserved = sum(f.reserved_concurrency or 0 for f in self._catalog.functions())
         return max(0, self._settings.account_concurrency_limit - reserved)
-
-    def _throttle(self, function: str, cause: str) -> None:
-        self.throttles[(function, cause)] += 1
 
 
 def _init_failure_result(environment: ExecutionEnvironment) -> InvocationResult:

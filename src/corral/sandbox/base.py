@@ -75,6 +75,9 @@ class SandboxProcess(Protocol):
     def memory_bytes(self) -> int:
         """Memory used by the whole environment now."""
 
+    def cpu_seconds(self) -> float:
+        """CPU time used by the processes of the environment that are alive now."""
+
 
 class Sandbox(Protocol):
     """Starts execution environments in one kind of isolation."""

@@ -70,6 +70,14 @@ class _Process:
     def pids(self) -> list[int]:
         return process_tree(self._proc.pid)
 
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+        return total
+
     def memory_bytes(self) -> int:
         total = 0
         for pid in self.pids():

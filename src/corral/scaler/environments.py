@@ -28,7 +28,11 @@ _LIVE = (models.EnvironmentState.STARTING, models.EnvironmentState.READY)
 
 @dataclass(frozen=True)
 class VersionTarget:
-    """A version that should have environments (or may, for classic ones)."""
+    """A version that should have environments (or may, for classic ones).
+
+    ``desired`` is how many it should have now (the scaling policy's answer, at least the
+    minimum); ``min_environments`` is how many make a new version ``Active``.
+    """
 
     ref: models.VersionRef
     revision_id: str
@@ -36,6 +40,11 @@ class VersionTarget:
     min_environments: int
     state: models.FunctionState
     updating: bool = False
+    desired: int | None = None
+
+    @property
+    def wanted(self) -> int:
+        return self.min_environments if self.desired is None else self.desired
 
 
 @dataclass(frozen=True)
@@ -99,8 +108,10 @@ def plan(
          or idle too long, are stopped.
       2. For each Managed Instances version: a failure of its current revision while it
          is being created or updated marks it ``Failed`` and stops its environments (an
-         ``Active`` version just replaces the environment); otherwise extra environments
-         are stopped, missing ones started, stale revisions stopped once the new one is ready, and a
+         ``Active`` version just replaces the environment); a version scaled to zero
+         (min = max = 0) stops everything and becomes ``Deactivated``, and ``Pending`` again
+         when scaled back up; otherwise environments beyond ``desired`` are stopped, missing
+         ones started, stale revisions stopped once the new one has its minimum ready, and a
          ``Pending`` version becomes ``Active`` once its minimum is ready.
     """
     by_ref = {t.ref: t for t in targets}
@@ -143,8 +154,25 @@ def plan(
         if target.state is models.FunctionState.FAILED:
             stops.extend(StopEnvironment(e.id, "version failed") for e in current)
             continue
-        stops.extend(_trim(current, target.min_environments))
-        missing = target.min_environments - len(current)
+        if target.wanted == 0 and target.min_environments == 0:
+            stops.extend(StopEnvironment(e.id, "version deactivated") for e in mine)
+            quiet = not mine and target.state is not models.FunctionState.DEACTIVATED
+            busy = mine and target.state is not models.FunctionState.DEACTIVATING
+            if quiet or busy:
+                state = (
+                    models.FunctionState.DEACTIVATED if quiet else models.FunctionState.DEACTIVATING
+                )
+                marks.append(MarkVersion(target.ref, target.revision_id, state))
+            continue
+        if target.state in (models.FunctionState.DEACTIVATED, models.FunctionState.DEACTIVATING):
+            marks.append(
+                MarkVersion(
+                    target.ref, target.revision_id, models.FunctionState.PENDING, "Creating"
+                )
+            )
+            continue
+        stops.extend(_trim(current, target.wanted))
+        missing = target.wanted - len(current)
         if missing > 0:
             starts.append(StartEnvironments(target.ref, missing))
         ready = sum(1 for e in current if e.state is models.EnvironmentState.READY)

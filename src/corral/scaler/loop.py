@@ -1,40 +1,56 @@
 """The scaling loop: observe, plan, apply; plus on-demand starts for classic functions.
 
-The loop ticks every ``scale_interval_s`` and whenever something happens (a publish, an
-environment becoming ready or failing). Each tick computes targets from the catalog, reads
-the registry, calls the pure ``environments.plan`` and applies the actions through the
-backend. A failing step is logged and retried at the next tick; the loop never dies.
+Each tick (every ``scale_interval_s``, and at once after a publish or when an environment
+starts or ends):
+
+1. For every version, compute its target: the minimum, and for Managed Instances versions
+   the desired count from the scaling policy fed with the load since the last tick (peak
+   in-flight, throttles, CPU).
+2. ``environments.plan`` turns targets and observed environments into stops, starts and
+   version-state marks.
+3. Stops and marks are applied; each start is placed on an instance of the version's
+   capacity provider (``placement.place``); what finds no room becomes demand.
+4. For every capacity provider, ``instances.plan_instances`` turns demand, CPU and the
+   ``MaxVCpuCount`` cap into launches, terminations and versions that cannot get their
+   minimum (those fail with ``CapacityProviderScalingLimitExceeded``).
+
+A failing tick is logged and retried at the next one; the loop never dies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
 from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
-from corral.backends.base import Backend
+from corral.backends.base import ON_DEMAND, Backend, InstanceInfo
 from corral.core import errors, models
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
+from corral.cost import catalog as cost_catalog
 from corral.sandbox.interpreters import RuntimeRegistry
 from corral.scaler import environments as env_plan
-from corral.scaler import policy
+from corral.scaler import instances as inst_plan
+from corral.scaler import placement, policy
 from corral.store.catalog import Catalog
 from corral.store.code import CodeStore
 
 __all__ = ["ScalerLoop"]
 
 _log = logging.getLogger("corral.scaler")
+_LIVE = (models.EnvironmentState.STARTING, models.EnvironmentState.READY)
 
 
 class ScalerLoop:
-    """Keeps every function version's environments where they should be."""
+    """Keeps every function version's environments, and every provider's instances, right."""
 
     def __init__(
         self,
@@ -56,6 +72,8 @@ class ScalerLoop:
         self._partition = partition
         self._wake = asyncio.Event()
         self._failures: dict[tuple[models.VersionRef, str], env_plan.Failure] = {}
+        self._desired: dict[models.VersionRef, policy.Decision] = {}
+        self._types = cost_catalog.load()
         self._tasks = TaskGroup("scaler")
         self.ticks = 0
 
@@ -70,7 +88,7 @@ class ScalerLoop:
         """Run a tick as soon as possible."""
         self._wake.set()
 
-    # the loop --------------------------------------------------------------------------------
+    # the loop ----------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
             try:
@@ -86,10 +104,10 @@ class ScalerLoop:
             self._wake.clear()
 
     async def tick(self) -> None:
-        """Observe, plan and apply once."""
+        """Observe, plan and apply once (see the module docstring)."""
         self.ticks += 1
-        targets = self._targets()
         now = time.monotonic()
+        targets = self._targets(now)
         observed = [
             env_plan.ObservedEnvironment(
                 id=e.id,
@@ -112,48 +130,154 @@ class ScalerLoop:
             list(self._failures.values()),
             idle_timeout_s=self._settings.classic_idle_timeout_s,
         )
-        await self._apply(actions)
+        minimums = {t.ref: t.min_environments for t in targets}
+        demand = await self._apply(actions, minimums)
+        self._plan_instances(demand, now)
 
-    def _targets(self) -> list[env_plan.VersionTarget]:
+    def _targets(self, now: float) -> list[env_plan.VersionTarget]:
         targets = []
         for version in self._catalog.all_versions():
             managed = version.spec.managed is not None
             if managed and not models.is_published(version.version):
                 continue
             scaling = self._catalog.scaling(version.function_name, version.version)
+            minimum = policy.minimum_environments(scaling) if managed else 0
+            desired = self._desired_now(version, scaling, now) if managed else None
             targets.append(
                 env_plan.VersionTarget(
                     ref=version.ref,
                     revision_id=version.revision_id,
                     managed=managed,
-                    min_environments=policy.minimum_environments(scaling) if managed else 0,
+                    min_environments=minimum,
                     state=version.state,
                     updating=version.last_update_status is models.LastUpdateStatus.IN_PROGRESS,
+                    desired=desired,
                 )
             )
+        for ref in [r for r in self._desired if self._catalog.version(*r) is None]:
+            del self._desired[ref]
         return targets
 
-    async def _apply(self, actions: list[env_plan.Action]) -> None:
+    def _desired_now(
+        self, version: models.FunctionVersion, scaling: models.ScalingConfig | None, now: float
+    ) -> int:
+        envs = [
+            e
+            for e in self._registry.for_version(version.ref)
+            if e.state in _LIVE and e.config.revision_id == version.revision_id
+        ]
+        ready = [e for e in envs if e.state is models.EnvironmentState.READY]
+        load = policy.VersionLoad(
+            environments=len(envs),
+            slots_per_environment=version.spec.concurrency,
+            peak_inflight=sum(e.take_peak_outstanding() for e in envs),
+            throttled=self._registry.take_throttles(version.ref),
+            cpu_utilization=(sum(e.cpu_utilization for e in ready) / len(ready) if ready else 0.0),
+        )
+        before = self._desired.get(version.ref, policy.Decision(0, now))
+        decision = policy.desired_environments(
+            load,
+            scaling,
+            previous=before.desired,
+            last_scale_in_s=before.last_scale_in_s,
+            now_s=now,
+            cooldown_s=self._settings.scale_in_cooldown_s,
+        )
+        self._desired[version.ref] = decision
+        return decision.desired
+
+    # applying ----------------------------------------------------------------------------------
+    async def _apply(
+        self, actions: list[env_plan.Action], minimums: dict[models.VersionRef, int]
+    ) -> dict[str, list[inst_plan.Demand]]:
         launches: list[Coroutine[Any, Any, None]] = []
+        demand: dict[str, list[inst_plan.Demand]] = defaultdict(list)
+        views: dict[str, list[placement.InstanceView]] = {}
         for action in actions:
             if isinstance(action, env_plan.StopEnvironment):
                 environment = self._registry.get(action.environment_id)
                 if environment is not None:
                     environment.request_drain(self._settings.drain_timeout_s, action.reason)
-            elif isinstance(action, env_plan.StartEnvironments):
-                version = self._catalog.version(*action.ref)
-                if version is not None:
-                    launches.extend(self._launch(version) for _ in range(action.count))
-            else:
+            elif isinstance(action, env_plan.MarkVersion):
                 self._mark(action)
+            else:
+                version = self._catalog.version(*action.ref)
+                if version is None:
+                    continue
+                if version.spec.managed is None:
+                    launches.extend(self._launch(version, ON_DEMAND) for _ in range(action.count))
+                    continue
+                provider = version.spec.managed.capacity_provider_name
+                if provider not in views:
+                    views[provider] = self._views(provider)
+                placed, unplaced = self._place(version, action.count, views[provider])
+                launches.extend(self._launch(version, instance) for instance in placed)
+                if unplaced:
+                    live = sum(
+                        1 for e in self._registry.for_version(version.ref) if e.state in _LIVE
+                    ) + len(placed)
+                    managed = version.spec.managed
+                    demand[provider].append(
+                        inst_plan.Demand(
+                            ref=version.ref,
+                            count=unplaced,
+                            vcpus=managed.vcpus(version.spec.memory_size_mb),
+                            memory_mib=version.spec.memory_size_mb,
+                            for_minimum=max(0, minimums.get(version.ref, 0) - live),
+                        )
+                    )
         if launches:
             await asyncio.gather(*launches)
+        return demand
 
-    async def _launch(self, version: models.FunctionVersion) -> None:
+    def _views(self, provider: str) -> list[placement.InstanceView]:
+        counts: dict[str, dict[models.VersionRef, int]] = defaultdict(lambda: defaultdict(int))
+        for environment in self._registry.all():
+            if environment.state in _LIVE:
+                counts[environment.config.instance_id][environment.ref] += 1
+        return [
+            placement.InstanceView(
+                id=i.id,
+                state=i.state,
+                vcpus=i.vcpus,
+                memory_mib=i.memory_mib,
+                vcpus_allocated=i.vcpus_allocated,
+                memory_allocated_mib=i.memory_allocated_mib,
+                launched_seq=i.launched_seq,
+                version_counts=dict(counts[i.id]),
+            )
+            for i in self._backend.instances(provider)
+        ]
+
+    def _place(
+        self, version: models.FunctionVersion, count: int, views: list[placement.InstanceView]
+    ) -> tuple[list[str], int]:
+        """Place ``count`` environments on ``views`` (updated in place); return the instance
+        ids chosen and how many found no room."""
+        managed = version.spec.managed
+        assert managed is not None
+        vcpus = managed.vcpus(version.spec.memory_size_mb)
+        memory = version.spec.memory_size_mb
+        chosen: list[str] = []
+        for _ in range(count):
+            view = placement.place(views, version.ref, vcpus, memory)
+            if view is None:
+                return chosen, count - len(chosen)
+            chosen.append(view.id)
+            counts = dict(view.version_counts)
+            counts[version.ref] = counts.get(version.ref, 0) + 1
+            views[views.index(view)] = dataclasses.replace(
+                view,
+                vcpus_allocated=view.vcpus_allocated + vcpus,
+                memory_allocated_mib=view.memory_allocated_mib + memory,
+                version_counts=counts,
+            )
+        return chosen, 0
+
+    async def _launch(self, version: models.FunctionVersion, instance_id: str) -> None:
         try:
-            config = self.environment_config(version)
-            provider = config.capacity_provider
-            await self._backend.launch_environment(provider, config)
+            config = self.environment_config(version, instance_id)
+            await self._backend.launch_environment(instance_id, config)
         except errors.CorralError as exc:
             _log.warning("could not start an environment of %s: %s", version.ref, exc)
             self._failures[(version.ref, version.revision_id)] = env_plan.Failure(
@@ -163,6 +287,13 @@ class ScalerLoop:
     def _mark(self, action: env_plan.MarkVersion) -> None:
         version = self._catalog.version(*action.ref)
         if version is None or version.revision_id != action.revision_id:
+            return
+        settled = version.last_update_status is not models.LastUpdateStatus.IN_PROGRESS
+        if (
+            settled
+            and version.state is action.state
+            and version.state_reason_code == action.reason_code
+        ):
             return
         failed = action.state is models.FunctionState.FAILED
         self._catalog.put_version(
@@ -180,8 +311,83 @@ class ScalerLoop:
         )
         _log.info("%s is now %s %s", action.ref, action.state.value, action.reason)
 
+    # instances --------------------------------------------------------------------------------
+    def _plan_instances(self, demand: dict[str, list[inst_plan.Demand]], now: float) -> None:
+        providers = {p.name: p for p in self._catalog.providers()}
+        for instance in self._backend.instances():
+            if instance.capacity_provider not in providers:
+                self._backend.terminate_instance(instance.id, "capacity provider deleted")
+        for provider in providers.values():
+            instances = self._backend.instances(provider.name)
+            wants = demand.get(provider.name, [])
+            kind = self._instance_type(provider, wants, instances)
+            actions = inst_plan.plan_instances(
+                inst_plan.ProviderTarget(
+                    name=provider.name,
+                    max_vcpus=provider.max_vcpu_count,
+                    target_cpu=_target_cpu(provider),
+                    instance_type=kind,
+                ),
+                [_observed(i) for i in instances],
+                wants,
+                now_s=now,
+                cooldown_s=self._settings.scale_in_cooldown_s,
+            )
+            for action in actions:
+                if isinstance(action, inst_plan.LaunchInstances):
+                    _log.info(
+                        "%s: launching %d x %s (%s)",
+                        provider.name,
+                        action.count,
+                        action.instance_type.name,
+                        action.reason,
+                    )
+                    for _ in range(action.count):
+                        self._backend.launch_instance(provider, action.instance_type)
+                elif isinstance(action, inst_plan.TerminateInstance):
+                    self._backend.terminate_instance(action.instance_id, action.reason)
+                else:
+                    self._fail_minimum(action)
+
+    def _instance_type(
+        self,
+        provider: models.CapacityProvider,
+        wants: list[inst_plan.Demand],
+        instances: list[InstanceInfo],
+    ) -> models.InstanceType | None:
+        candidates = cost_catalog.matching(self._types.types, provider.requirements)
+        if wants:
+            biggest = max(wants, key=lambda d: (d.vcpus, d.memory_mib))
+            try:
+                return cost_catalog.choose_type(candidates, biggest.vcpus, biggest.memory_mib)
+            except errors.InvalidRequest as exc:
+                _log.warning("%s: %s", provider.name, exc.message)
+                return None
+        if instances:
+            return instances[-1].instance_type
+        return None
+
+    def _fail_minimum(self, action: inst_plan.MinimumUnreachable) -> None:
+        version = self._catalog.version(*action.ref)
+        if version is None:
+            return
+        if version.state is models.FunctionState.PENDING or (
+            version.last_update_status is models.LastUpdateStatus.IN_PROGRESS
+        ):
+            self._mark(
+                env_plan.MarkVersion(
+                    action.ref,
+                    version.revision_id,
+                    models.FunctionState.FAILED,
+                    "CapacityProviderScalingLimitExceeded",
+                    action.reason,
+                )
+            )
+
     # environments ----------------------------------------------------------------------------
-    def environment_config(self, version: models.FunctionVersion) -> EnvironmentConfig:
+    def environment_config(
+        self, version: models.FunctionVersion, instance_id: str
+    ) -> EnvironmentConfig:
         """What an environment of ``version`` runs, and where.
 
         Raises:
@@ -198,12 +404,12 @@ class ScalerLoop:
             ref=version.ref,
             spec=spec,
             function_arn=self._partition.function_arn(version.function_name),
-            code_dir=self._code.ensure_unpacked(_hex_of(spec.code_sha256)),
+            code_dir=self._code.ensure_unpacked(base64.b64decode(spec.code_sha256).hex()),
             interpreter=interpreter,
             region=self._partition.region,
             log_group=spec.logging.log_group or f"/aws/lambda/{version.function_name}",
             init_timeout_s=policy.init_timeout_s(spec, self._settings.classic_init_timeout_s),
-            instance_id=self._backend.instance_id(provider),
+            instance_id=instance_id,
             revision_id=version.revision_id,
             capacity_provider=provider,
         )
@@ -217,8 +423,8 @@ class ScalerLoop:
         Raises:
             errors.BackendError: no environment could be started at all.
         """
-        config = self.environment_config(version)
-        environment = await self._backend.launch_environment(None, config)
+        config = self.environment_config(version, ON_DEMAND)
+        environment = await self._backend.launch_environment(ON_DEMAND, config)
         environment.reserved = True
         try:
             await environment.wait_ready()
@@ -246,7 +452,24 @@ class ScalerLoop:
         self.poke()
 
 
-def _hex_of(code_sha256: str) -> str:
-    import base64
+def _target_cpu(provider: models.CapacityProvider) -> float:
+    if provider.scaling_mode is models.ScalingMode.MANUAL:
+        for policy_ in provider.scaling_policies:
+            if policy_.metric == "LambdaCapacityProviderAverageCPUUtilization":
+                return policy_.target_value / 100.0
+        return 0.0
+    return inst_plan.AUTO_TARGET_CPU
 
-    return base64.b64decode(code_sha256).hex()
+
+def _observed(info: InstanceInfo) -> inst_plan.InstanceObserved:
+    return inst_plan.InstanceObserved(
+        id=info.id,
+        state=info.state,
+        vcpus=info.vcpus,
+        memory_mib=info.memory_mib,
+        vcpus_allocated=info.vcpus_allocated,
+        memory_allocated_mib=info.memory_allocated_mib,
+        environments=info.environments,
+        cpu_utilization=info.cpu_utilization,
+        empty_since_s=info.empty_since_s,
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 
+import psutil
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -12,7 +14,8 @@ from corral.agent.environment import ExecutionEnvironment
 from corral.api.http import handler, json_response
 from corral.api.routes.common import services
 from corral.api.services import Services
-from corral.core import errors
+from corral.backends.base import ON_DEMAND, InstanceInfo
+from corral.core import errors, models
 
 __all__ = ["ROUTES"]
 
@@ -43,47 +46,74 @@ async def download_code(request: Request) -> Response:
 @handler
 async def state(request: Request) -> Response:
     svc = services(request)
-    providers = []
+    return json_response(200, observed_state(svc))
+
+
+def observed_state(svc: Services) -> dict[str, object]:
+    """What runs where: providers, instances, environments, the host, throttles."""
+    by_instance: dict[str, list[ExecutionEnvironment]] = {}
+    for environment in svc.registry.all():
+        by_instance.setdefault(environment.config.instance_id, []).append(environment)
     instances = svc.backend.instances()
+    providers = []
     for provider in svc.catalog.providers():
+        mine = [i for i in instances if i.capacity_provider == provider.name]
         providers.append(
             {
                 "name": provider.name,
+                "arn": provider.arn,
                 "state": provider.state.value,
-                "instances": [
-                    _instance(svc, i.id, i.instance_type, i.vcpus, i.memory_mib)
-                    for i in instances
-                    if i.capacity_provider == provider.name
-                ],
+                "scalingMode": provider.scaling_mode.value,
+                "maxVCpuCount": provider.max_vcpu_count,
+                "vCpuInUse": sum(
+                    i.vcpus for i in mine if i.state is not models.InstanceState.TERMINATED
+                ),
+                "instances": [_instance(svc, i, by_instance.get(i.id, [])) for i in mine],
             }
         )
-    on_demand = [
-        _environment(svc, e) for e in svc.registry.all() if e.config.capacity_provider is None
-    ]
-    return json_response(
-        200,
-        {
-            "sandbox": svc.sandbox.name,
-            "capacityProviders": providers,
-            "onDemand": on_demand,
-            "asyncQueue": svc.async_invoker.pending,
+    live = [i for i in instances if i.state is not models.InstanceState.TERMINATED]
+    host_vcpus = os.cpu_count() or 1
+    host_memory_mib = int(psutil.virtual_memory().total // (1024 * 1024))
+    sliced_vcpus = sum(i.vcpus for i in live)
+    sliced_memory = sum(i.memory_mib for i in live)
+    return {
+        "sandbox": svc.sandbox.name,
+        "host": {
+            "vCpu": host_vcpus,
+            "memoryMiB": host_memory_mib,
+            "instanceVCpu": sliced_vcpus,
+            "instanceMemoryMiB": sliced_memory,
+            "overcommitted": sliced_vcpus > host_vcpus or sliced_memory > host_memory_mib,
         },
-    )
+        "capacityProviders": providers,
+        "onDemand": [_environment(svc, e) for e in by_instance.get(ON_DEMAND, [])],
+        "throttles": [
+            {
+                "functionArn": svc.partition.function_arn(ref.function, ref.version),
+                "cause": cause,
+                "count": count,
+            }
+            for (ref, cause), count in sorted(svc.registry.throttles.items())
+        ],
+        "asyncQueue": svc.async_invoker.pending,
+    }
 
 
 def _instance(
-    svc: Services, instance_id: str, kind: str, vcpus: int, memory_mib: int
+    svc: Services, info: InstanceInfo, environments: list[ExecutionEnvironment]
 ) -> dict[str, object]:
-    envs = [e for e in svc.registry.all() if e.config.instance_id == instance_id]
     return {
-        "id": instance_id,
-        "instanceType": kind,
-        "state": "Running",
-        "vCpu": vcpus,
-        "memoryMiB": memory_mib,
-        "vCpuAllocated": sum(e.config.vcpus for e in envs),
-        "memoryAllocatedMiB": sum(e.config.spec.memory_size_mb for e in envs),
-        "environments": [_environment(svc, e) for e in envs],
+        "id": info.id,
+        "instanceType": info.instance_type.name,
+        "state": info.state.value,
+        "availabilityZone": info.availability_zone,
+        "vCpu": info.vcpus,
+        "memoryMiB": info.memory_mib,
+        "vCpuAllocated": info.vcpus_allocated,
+        "memoryAllocatedMiB": info.memory_allocated_mib,
+        "cpuUtilization": round(info.cpu_utilization, 4),
+        "memoryUtilization": round(info.memory_utilization, 4),
+        "environments": [_environment(svc, e) for e in environments],
     }
 
 
@@ -94,8 +124,11 @@ def _environment(svc: Services, env: ExecutionEnvironment) -> dict[str, object]:
         "state": env.state.value,
         "concurrency": env.outstanding,
         "concurrencyLimit": env.concurrency,
+        "cpuUtilization": round(env.cpu_utilization, 4),
+        "memoryUtilization": round(env.memory_utilization, 4),
+        "vCpu": env.config.vcpus,
+        "memoryMiB": env.config.spec.memory_size_mb,
         "pid": env.pid,
-        "memoryBytes": env.peak_memory_bytes,
     }
 
 
