@@ -207,7 +207,8 @@ def test_corral_invoke_and_status_speak_json(server: Server, make_function: Any)
     assert any(e["functionArn"].endswith(f":{name}:$LATEST") for e in state["onDemand"])
     assert state["sandbox"] == "process"
     table = _corral(server, "status")
-    assert table.returncode == 0 and "Execution environments" in table.stdout
+    assert table.returncode == 0 and "on-demand (classic functions)" in table.stdout
+    assert "host:" in table.stdout
 
 
 def test_corral_invoke_explains_an_unreachable_endpoint() -> None:

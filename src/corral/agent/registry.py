@@ -30,10 +30,19 @@ class EnvironmentRegistry:
         self._on_ended: list[Subscriber] = []
         self._throttles_since: Counter[models.VersionRef] = Counter()
         self.throttles: Counter[tuple[models.VersionRef, str]] = Counter()
+        self._on_throttle: list[Callable[[models.VersionRef], None]] = []
 
-    def subscribe(self, *, ready: Subscriber, ended: Subscriber) -> None:
+    def subscribe(
+        self,
+        *,
+        ready: Subscriber,
+        ended: Subscriber,
+        throttled: Callable[[models.VersionRef], None] | None = None,
+    ) -> None:
         self._on_ready.append(ready)
         self._on_ended.append(ended)
+        if throttled is not None:
+            self._on_throttle.append(throttled)
 
     def add(self, environment: ExecutionEnvironment) -> None:
         """Track a starting environment."""
@@ -59,8 +68,12 @@ class EnvironmentRegistry:
     # throttles ----------------------------------------------------------------------------
     def record_throttle(self, ref: models.VersionRef, cause: str) -> None:
         """An invocation of ``ref`` was refused with 429 because of ``cause``."""
+        first = ref not in self._throttles_since
         self._throttles_since[ref] += 1
         self.throttles[(ref, cause)] += 1
+        if first:
+            for callback in self._on_throttle:
+                callback(ref)
 
     def take_throttles(self, ref: models.VersionRef) -> int:
         """Throttles of ``ref`` since the last call."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import time
 import urllib.parse
 from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
 
 from corral.core.settings import Settings
@@ -102,43 +104,118 @@ def status(
         str | None, typer.Option(help="Corral's URL [CORRAL_ENDPOINT_URL].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the state as JSON.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every second.")] = False,
 ) -> None:
     """Show capacity providers, instances and execution environments."""
-    response = _request("GET", f"{_endpoint(endpoint_url)}/corral/v1/state")
-    if response.status_code != 200:
-        raise _fail(f"Corral answered {response.status_code}: {response.text[:200]}")
-    state = response.json()
+    url = f"{_endpoint(endpoint_url)}/corral/v1/state"
+
+    def fetch() -> dict[str, Any]:
+        response = _request("GET", url)
+        if response.status_code != 200:
+            raise _fail(f"Corral answered {response.status_code}: {response.text[:200]}")
+        data: dict[str, Any] = response.json()
+        return data
+
     if as_json:
-        print(json.dumps(state, indent=2))
+        print(json.dumps(fetch(), indent=2))
         return
+    if not watch:
+        _out.print(render_state(fetch()))
+        return
+    with Live(render_state(fetch()), console=_out, refresh_per_second=2) as live:
+        try:
+            while True:
+                time.sleep(1.0)
+                live.update(render_state(fetch()))
+        except KeyboardInterrupt:
+            return
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def render_state(state: dict[str, Any]) -> Group:
+    """The state as rich tables: one per capacity provider, the on-demand pool, the host."""
+    parts: list[Any] = []
+    host = state["host"]
+    note = (
+        "[bold yellow]overcommitted[/]: instances have more vCPUs or memory than this host"
+        if host["overcommitted"]
+        else "fits"
+    )
+    parts.append(
+        f"host: {host['vCpu']} vCPU, {host['memoryMiB']} MiB; instances: "
+        f"{host['instanceVCpu']} vCPU, {host['instanceMemoryMiB']} MiB ({note})"
+    )
     if state.get("sandbox") == "process":
-        _err.print(
-            "[bold yellow]warning:[/] sandbox 'process': execution environments are not isolated"
-        )
-    table = Table(title="Execution environments")
-    for column in ("provider", "instance", "environment", "function", "state", "busy", "slots"):
-        table.add_column(column)
+        parts.append("[bold yellow]sandbox 'process'[/]: execution environments are not isolated")
     for provider in state["capacityProviders"]:
-        for instance in provider["instances"]:
-            for env in instance["environments"]:
-                table.add_row(
-                    provider["name"],
-                    instance["id"],
-                    env["id"][:12],
-                    env["functionArn"].split(":function:")[1],
-                    env["state"],
-                    str(env["concurrency"]),
-                    str(env["concurrencyLimit"]),
-                )
-    for env in state["onDemand"]:
-        table.add_row(
-            "(on demand)",
-            "-",
-            env["id"][:12],
-            env["functionArn"].split(":function:")[1],
-            env["state"],
-            str(env["concurrency"]),
-            str(env["concurrencyLimit"]),
+        table = Table(
+            title=f"{provider['name']} ({provider['state']}, {provider['scalingMode']}, "
+            f"{provider['vCpuInUse']}/{provider['maxVCpuCount']} vCPU)",
+            title_justify="left",
         )
-    _out.print(table)
-    _out.print(f"async events queued: {state.get('asyncQueue', 0)}")
+        for column in (
+            "instance",
+            "type",
+            "state",
+            "vCPU",
+            "MiB",
+            "CPU",
+            "environment",
+            "function",
+            "busy",
+            "env CPU",
+            "env mem",
+        ):
+            table.add_column(column)
+        for instance in provider["instances"]:
+            head = [
+                instance["id"],
+                instance["instanceType"],
+                instance["state"],
+                f"{instance['vCpuAllocated']}/{instance['vCpu']}",
+                f"{instance['memoryAllocatedMiB']}/{instance['memoryMiB']}",
+                _pct(instance["cpuUtilization"]),
+            ]
+            envs = instance["environments"] or [None]
+            for index, env in enumerate(envs):
+                cells = head if index == 0 else [""] * len(head)
+                if env is None:
+                    table.add_row(*cells, "-", "", "", "", "")
+                    continue
+                table.add_row(
+                    *cells,
+                    f"{env['id'][:12]} {env['state']}",
+                    env["functionArn"].split(":function:")[1],
+                    f"{env['concurrency']}/{env['concurrencyLimit']}",
+                    _pct(env["cpuUtilization"]),
+                    _pct(env["memoryUtilization"]),
+                )
+        parts.append(table)
+    if state["onDemand"]:
+        table = Table(title="on-demand (classic functions)", title_justify="left")
+        for column in ("environment", "function", "state", "busy", "CPU", "memory"):
+            table.add_column(column)
+        for env in state["onDemand"]:
+            table.add_row(
+                env["id"][:12],
+                env["functionArn"].split(":function:")[1],
+                env["state"],
+                f"{env['concurrency']}/{env['concurrencyLimit']}",
+                _pct(env["cpuUtilization"]),
+                _pct(env["memoryUtilization"]),
+            )
+        parts.append(table)
+    if state.get("throttles"):
+        table = Table(title="throttles since start", title_justify="left")
+        for column in ("function", "cause", "count"):
+            table.add_column(column)
+        for row in state["throttles"]:
+            table.add_row(
+                row["functionArn"].split(":function:")[1], row["cause"], str(row["count"])
+            )
+        parts.append(table)
+    parts.append(f"async events queued: {state.get('asyncQueue', 0)}")
+    return Group(*parts)

@@ -73,6 +73,9 @@ class Settings:
     environment_stop_grace_s: float = 2.0
     classic_init_timeout_s: float = 10.0
     scale_interval_s: float = 1.0
+    # Environments starting at once: booting a runtime costs CPU, and a burst of boots on
+    # a small host delays every one of them; a few at a time get traffic sooner.
+    max_starting_environments: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
     scale_in_cooldown_s: float = 60.0
     instance_launch_delay_s: float = 2.0
 

@@ -24,7 +24,7 @@ import base64
 import dataclasses
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
@@ -78,7 +78,9 @@ class ScalerLoop:
         self.ticks = 0
 
     def start(self) -> None:
-        self._registry.subscribe(ready=self._on_ready, ended=self._on_ended)
+        self._registry.subscribe(
+            ready=self._on_ready, ended=self._on_ended, throttled=self._on_throttled
+        )
         self._tasks.spawn(self._run(), name="loop")
 
     async def stop(self) -> None:
@@ -193,6 +195,12 @@ class ScalerLoop:
         launches: list[Coroutine[Any, Any, None]] = []
         demand: dict[str, list[inst_plan.Demand]] = defaultdict(list)
         views: dict[str, list[placement.InstanceView]] = {}
+        live = Counter(e.ref for e in self._registry.all() if e.state in _LIVE)
+        starting = sum(
+            1 for e in self._registry.all() if e.state is models.EnvironmentState.STARTING
+        )
+        budget = self._settings.max_starting_environments - starting
+        starts: list[env_plan.StartEnvironments] = []
         for action in actions:
             if isinstance(action, env_plan.StopEnvironment):
                 environment = self._registry.get(action.environment_id)
@@ -201,31 +209,40 @@ class ScalerLoop:
             elif isinstance(action, env_plan.MarkVersion):
                 self._mark(action)
             else:
-                version = self._catalog.version(*action.ref)
-                if version is None:
-                    continue
-                if version.spec.managed is None:
-                    launches.extend(self._launch(version, ON_DEMAND) for _ in range(action.count))
-                    continue
-                provider = version.spec.managed.capacity_provider_name
-                if provider not in views:
-                    views[provider] = self._views(provider)
-                placed, unplaced = self._place(version, action.count, views[provider])
-                launches.extend(self._launch(version, instance) for instance in placed)
-                if unplaced:
-                    live = sum(
-                        1 for e in self._registry.for_version(version.ref) if e.state in _LIVE
-                    ) + len(placed)
-                    managed = version.spec.managed
-                    demand[provider].append(
-                        inst_plan.Demand(
-                            ref=version.ref,
-                            count=unplaced,
-                            vcpus=managed.vcpus(version.spec.memory_size_mb),
-                            memory_mib=version.spec.memory_size_mb,
-                            for_minimum=max(0, minimums.get(version.ref, 0) - live),
-                        )
+                starts.append(action)
+        # Versions short of their minimum first; then a few boots at a time (the rest
+        # start at the next ticks).
+        starts.sort(key=lambda a: live[a.ref] >= minimums.get(a.ref, 0))
+        for action in starts:
+            version = self._catalog.version(*action.ref)
+            if version is None:
+                continue
+            now = max(0, min(action.count, budget))
+            if version.spec.managed is None:
+                launches.extend(self._launch(version, ON_DEMAND) for _ in range(now))
+                budget -= now
+                continue
+            provider = version.spec.managed.capacity_provider_name
+            if provider not in views:
+                views[provider] = self._views(provider)
+            placed, unplaced = self._place(version, now, views[provider])
+            budget -= len(placed)
+            launches.extend(self._launch(version, instance) for instance in placed)
+            # Environments left for later ticks still tell whether instances are missing.
+            _, later = self._place(version, action.count - now, list(views[provider]))
+            if unplaced + later:
+                managed = version.spec.managed
+                demand[provider].append(
+                    inst_plan.Demand(
+                        ref=version.ref,
+                        count=unplaced + later,
+                        vcpus=managed.vcpus(version.spec.memory_size_mb),
+                        memory_mib=version.spec.memory_size_mb,
+                        for_minimum=max(
+                            0, minimums.get(version.ref, 0) - live[version.ref] - len(placed)
+                        ),
                     )
+                )
         if launches:
             await asyncio.gather(*launches)
         return demand
@@ -431,6 +448,10 @@ class ScalerLoop:
         except errors.BackendError:
             pass
         return environment
+
+    def _on_throttled(self, ref: models.VersionRef) -> None:
+        # Saturation: scale out now rather than at the next tick.
+        self.poke()
 
     def _on_ready(self, environment: ExecutionEnvironment) -> None:
         if environment.config.spec.managed is not None:

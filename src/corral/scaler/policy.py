@@ -3,11 +3,13 @@
 Managed Instances keeps ``MinExecutionEnvironments`` (default 3) environments of every
 published version, within ``MaxExecutionEnvironments``; ``min = max = 0`` deactivates the
 version. Above the minimum it scales on concurrency saturation and CPU (LMI_FACTS §2.6):
-enough environments that the busiest moment of the last tick (in-flight plus throttled
-invocations) fills at most ``TARGET_UTILIZATION`` of the slots, and the average CPU of the
-environments stays at or below the same share, so traffic can double without throttles.
-Scale-out happens at once; scale-in removes one environment per cooldown, so a dip does not
-throw away warm capacity.
+enough environments that the busiest moment of the last tick fills at most
+``TARGET_UTILIZATION`` of the slots, and the average CPU of the environments stays at or
+below the same share, so traffic can double without throttles. Throttles mean the demand is
+unknown but larger than the capacity: the count at least doubles, tick after tick, until
+they stop (counting throttled attempts instead would overshoot: clients retry). Scale-out
+happens at once; scale-in removes one environment per cooldown, so a dip does not throw
+away warm capacity.
 
 Classic functions have no floor: an environment is reaped once idle for the idle timeout.
 """
@@ -78,7 +80,9 @@ def desired_environments(
     if config.deactivated:
         return Decision(0, last_scale_in_s)
     slots = max(1, load.slots_per_environment) * TARGET_UTILIZATION
-    for_concurrency = math.ceil((load.peak_inflight + load.throttled) / slots)
+    for_concurrency = math.ceil(load.peak_inflight / slots)
+    if load.throttled:
+        for_concurrency = max(for_concurrency, 2 * max(1, load.environments))
     for_cpu = math.ceil(load.environments * load.cpu_utilization / TARGET_UTILIZATION)
     wanted = max(floor, for_concurrency, for_cpu)
     if ceiling is not None:

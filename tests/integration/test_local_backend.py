@@ -1,0 +1,93 @@
+"""The local backend's instances: lifecycle, budgets, and the provider's system log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corral.agent.registry import EnvironmentRegistry
+from corral.backends.local import LocalBackend
+from corral.core import models
+from corral.sandbox.process import ProcessSandbox
+from corral.telemetry.logs import RecentLogs
+
+KIND = models.InstanceType("c7g.xlarge", "c7g", "compute", "arm64", 4, 8192, 0.145)
+
+
+def provider(level: str = "") -> models.CapacityProvider:
+    return models.CapacityProvider(
+        name="pool",
+        arn="arn:aws:lambda:us-east-1:123456789012:capacity-provider:pool",
+        state=models.CapacityProviderState.ACTIVE,
+        subnet_ids=("subnet-1",),
+        security_group_ids=(),
+        operator_role_arn="arn:aws:iam::123456789012:role/op",
+        last_modified_s=0.0,
+        system_log_level=level,
+    )
+
+
+def backend(tmp_path: Path, sink: RecentLogs, delay_s: float = 0.05) -> LocalBackend:
+    return LocalBackend(
+        sandbox=ProcessSandbox(),
+        registry=EnvironmentRegistry(),
+        sink=sink,
+        run_dir=tmp_path,
+        stop_grace_s=0.5,
+        launch_delay_s=delay_s,
+    )
+
+
+def events(sink: RecentLogs) -> list[dict[str, Any]]:
+    return [json.loads(r.message) for r in sink.records("/aws/lambda/capacity-provider/pool")]
+
+
+@pytest.mark.asyncio
+async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_terminated(
+    tmp_path: Path,
+) -> None:
+    sink = RecentLogs()
+    local = backend(tmp_path, sink)
+    local.start()
+    info = local.launch_instance(provider(), KIND)
+    assert info.state is models.InstanceState.PENDING
+    assert (info.vcpus, info.memory_mib, info.vcpus_allocated) == (4, 8192, 0)
+    await asyncio.sleep(0.2)
+    assert local.instances("pool")[0].state is models.InstanceState.RUNNING
+    local.terminate_instance(info.id, "test")
+    await asyncio.sleep(0.2)
+    assert local.instances("pool")[0].state is models.InstanceState.TERMINATED
+    logged = events(sink)
+    assert [e["metadata"]["event"] for e in logged] == [
+        "Launching",
+        "Launched",
+        "Terminating",
+        "Terminated",
+    ]
+    launched = logged[1]
+    assert launched["level"] == "INFO"
+    assert str(launched["message"]).startswith("Successfully launched c7g.xlarge instance i-")
+    assert launched["metadata"] == {
+        "event": "Launched",
+        "instanceId": info.id,
+        "availabilityZones": [info.availability_zone],
+        "instanceTypes": ["c7g.xlarge"],
+        "capacityProviderArn": provider().arn,
+    }
+    assert str(launched["timestamp"]).endswith("Z")
+    await local.stop(1.0)
+
+
+@pytest.mark.asyncio
+async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path) -> None:
+    sink = RecentLogs()
+    local = backend(tmp_path, sink, delay_s=0.0)
+    local.start()
+    local.launch_instance(provider("WARN"), KIND)
+    await asyncio.sleep(0.05)
+    assert events(sink) == []
+    await local.stop(1.0)
