@@ -1,0 +1,45 @@
+"""``ExitStatus.describe``: how a runtime's exit reads in ``Runtime exited with error: ...``."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from corral.sandbox.base import ExitStatus
+
+
+@pytest.mark.parametrize(
+    ("code", "text"), [(0, "exit status 0"), (1, "exit status 1"), (137, "exit status 137")]
+)
+def test_a_normal_exit_reads_as_its_status(code: int, text: str) -> None:
+    assert ExitStatus(code).describe() == text
+
+
+def test_running_out_of_memory_reads_as_killed_whatever_the_code() -> None:
+    assert ExitStatus(-signal.SIGKILL, out_of_memory=True).describe() == (
+        "signal: killed (out of memory)"
+    )
+    assert ExitStatus(1, out_of_memory=True).describe() == "signal: killed (out of memory)"
+
+
+def test_a_signal_without_a_name_reads_as_its_number() -> None:
+    assert ExitStatus(-99).describe() == "signal: 99"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src/corral/sandbox/base.py:54 names signals after their constant (SIGKILL -> "
+    "'kill', SIGSEGV -> 'segv') instead of Lambda's wording ('signal: killed', "
+    "'signal: segmentation fault'), which its own docstring quotes",
+)
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (signal.SIGKILL, "signal: killed"),
+        (signal.SIGSEGV, "signal: segmentation fault"),
+    ],
+    ids=["kill", "segv"],
+)
+def test_a_signal_reads_as_lambda_reports_it(number: int, text: str) -> None:
+    assert ExitStatus(-number).describe() == text
