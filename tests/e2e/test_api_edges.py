@@ -248,12 +248,6 @@ def test_update_alias_of_a_missing_alias_or_version_is_not_found(
     assert (code, status) == ("ResourceNotFoundException", 404)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/corral/api/routes/aliases.py:146 UpdateAlias keeps the old RoutingConfig "
-    "without validating it against the new FunctionVersion, so an alias can route 'extra' "
-    "traffic to its own version",
-)
 def test_moving_an_alias_onto_its_additional_version_is_refused(
     lam: LambdaClient, two_versions: str
 ) -> None:

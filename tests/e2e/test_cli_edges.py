@@ -161,12 +161,6 @@ def test_serve_refuses_a_sandbox_this_build_lacks(tmp: Path) -> None:
     assert "sandbox 'runc' is not available" in done.stdout + done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/corral/cli/serve.py:126 never sees the failed bind: uvicorn's startup calls "
-    "sys.exit(3) inside the serve task, so the SystemExit escapes asyncio.run with two "
-    "tracebacks ('Task exception was never retrieved' and SystemExit) after the bind error",
-)
 def test_serve_on_a_port_in_use_says_so_without_a_traceback(server: Server, tmp: Path) -> None:
     port = urllib.parse.urlsplit(server.url).port
     done = serve(tmp, CORRAL_PORT=str(port))
@@ -202,23 +196,12 @@ def not_corral() -> Iterator[str]:
     thread.join()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/corral/cli/client.py:75 (invoke) calls response.json() on any error answer, "
-    "so an endpoint that answers HTML (not Corral) crashes the command with a JSONDecodeError "
-    "traceback instead of an error line",
-)
 def test_invoke_against_something_that_is_not_corral_fails_cleanly(not_corral: str) -> None:
     done = corral("invoke", "x", "--endpoint-url", not_corral)
     assert exited(done, 1), repr(done.exception)
     assert "error:" in done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/corral/cli/client.py:67 (invoke) opens the @file payload unguarded, so a "
-    "missing file crashes the command with a FileNotFoundError traceback",
-)
 def test_invoke_with_a_missing_payload_file_fails_cleanly(server: Server, tmp: Path) -> None:
     done = corral(
         "invoke", "x", "--payload", f"@{tmp / 'missing.json'}", "--endpoint-url", server.url

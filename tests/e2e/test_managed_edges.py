@@ -310,12 +310,6 @@ def test_managed_functions_log_in_json_only(
     assert (logging["ApplicationLogLevel"], logging["SystemLogLevel"]) == ("DEBUG", "INFO")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src/corral/api/function_spec.py:243 the Text-with-LogLevel check runs before a "
-    "Managed Instances function's format is forced to JSON, so a log level without LogFormat "
-    "is refused as if the user had asked for Text",
-)
 def test_a_managed_function_takes_a_log_level_without_naming_the_format(
     lam: LambdaClient, make_function: Any, provider_arn: str
 ) -> None:

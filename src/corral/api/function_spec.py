@@ -240,17 +240,20 @@ def _logging(body: Body, spec: models.FunctionSpec) -> models.LoggingConfig:
             config.string("LogGroup", min_len=1, max_len=512, pattern=r"[\.\-_/#A-Za-z0-9]+")
             or group
         )
-        if log_format == "Text" and (
-            config.has("ApplicationLogLevel") or config.has("SystemLogLevel")
-        ):
-            raise errors.InvalidRequest(_TEXT_WITH_LEVEL)
     if spec.managed is not None:
+        # Managed Instances functions log JSON only: a level alone is fine, Text is not.
         if config is not None and config.raw("LogFormat") == "Text":
             raise errors.InvalidRequest(
                 "Functions with capacity provider configuration only support the JSON log "
                 "format. Set LogFormat to JSON or leave it out."
             )
         log_format = "JSON"
+    if (
+        config is not None
+        and log_format == "Text"
+        and (config.has("ApplicationLogLevel") or config.has("SystemLogLevel"))
+    ):
+        raise errors.InvalidRequest(_TEXT_WITH_LEVEL)
     if log_format == "JSON":
         app_level = app_level or "INFO"
         sys_level = sys_level or "INFO"

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 import urllib.parse
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -46,6 +47,29 @@ def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
         ) from exc
 
 
+def _payload(value: str) -> bytes:
+    if not value.startswith("@"):
+        return value.encode()
+    try:
+        return Path(value[1:]).read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read the payload file {value[1:]}: {exc.strerror}") from exc
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The message of a Lambda error answer, or a short note if it is not one."""
+    try:
+        data = response.json() if response.content else {}
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return (
+            f"HTTP {response.status_code} from something that is not Corral: "
+            f"{response.text[:200]!r}"
+        )
+    return str(data.get("message") or data.get("Message") or response.text)
+
+
 def invoke(
     function_name: Annotated[str, typer.Argument(help="Function name or ARN.")],
     payload: Annotated[
@@ -64,7 +88,7 @@ def invoke(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Invoke a function and print its result."""
-    body = open(payload[1:], "rb").read() if payload.startswith("@") else payload.encode()
+    body = _payload(payload)
     quoted = urllib.parse.quote(function_name, safe="")
     url = f"{_endpoint(endpoint_url)}/2015-03-31/functions/{quoted}/invocations"
     params = {"Qualifier": qualifier} if qualifier else None
@@ -72,8 +96,7 @@ def invoke(
     response = _request("POST", url, content=body, params=params, headers=headers)
     if response.status_code >= 400:
         error = response.headers.get("x-amzn-errortype", "Error")
-        data = response.json() if response.content else {}
-        message = data.get("message") or data.get("Message") or response.text
+        message = _error_message(response)
         if as_json:
             print(
                 json.dumps({"StatusCode": response.status_code, "Error": error, "Message": message})

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,8 +102,19 @@ def serve(
 
 async def _serve(settings: Settings) -> int:
     try:
+        sock = socket.create_server((settings.host, settings.port))
+    except OSError as exc:
+        _console.print(
+            f"[red]error:[/] cannot listen on {settings.host}:{settings.port}: "
+            f"{os.strerror(exc.errno).lower() if exc.errno else exc}. "
+            "Is another Corral (or another program) using that port? Pick another one with "
+            "--port, or --port 0 for any free port."
+        )
+        return 3
+    try:
         app = create_app(settings)
     except errors.CorralError as exc:
+        sock.close()
         _console.print(f"[red]error:[/] {exc.message}")
         return 2
     available = app.services.runtimes.available()
@@ -120,12 +132,13 @@ async def _serve(settings: Settings) -> int:
         proxy_headers=False,
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve(), name="uvicorn")
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
     if task.done():
-        return 1 if server.should_exit is False else 3
-    port = server.servers[0].sockets[0].getsockname()[1]
+        _console.print("[red]error:[/] Corral could not start; the log above says why.")
+        return 1
+    port = sock.getsockname()[1]
     endpoint = f"http://{settings.host}:{port}"
     _announce(settings, endpoint, sorted(available))
     await task

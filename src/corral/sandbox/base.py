@@ -6,6 +6,7 @@ decides how it is isolated and returns a ``SandboxProcess`` to wait on and stop.
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,13 +48,30 @@ class ExitStatus:
         return f"exit status {self.returncode}"
 
 
-def _signal_name(number: int) -> str:
-    import signal
+# How Lambda (Go's os/exec) writes the signal that ended a runtime.
+_SIGNAL_WORDS = {
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGHUP: "hangup",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGINT: "interrupt",
+    signal.SIGKILL: "killed",
+    signal.SIGPIPE: "broken pipe",
+    signal.SIGQUIT: "quit",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGTERM: "terminated",
+    signal.SIGUSR1: "user defined signal 1",
+    signal.SIGUSR2: "user defined signal 2",
+}
 
+
+def _signal_name(number: int) -> str:
     try:
-        return signal.Signals(number).name.removeprefix("SIG").lower()
+        sig = signal.Signals(number)
     except ValueError:
-        return str(number)
+        return f"signal {number}"
+    return _SIGNAL_WORDS.get(sig, sig.name.removeprefix("SIG").lower())
 
 
 class SandboxProcess(Protocol):

@@ -66,7 +66,12 @@ class RuntimeRegistry:
             executable = venv / "bin" / "python"
             if not marker.is_file() or not executable.exists():
                 continue
-            info = json.loads(marker.read_text())
+            try:
+                info = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                continue  # an interrupted install: `corral runtimes install` redoes it
+            if not isinstance(info, dict):
+                continue
             yield (
                 runtime,
                 Interpreter(

@@ -63,6 +63,12 @@ def _routing(svc: Services, function: str, primary: str, body: Body) -> dict[str
                 )
             )
         weights[str(version)] = float(weight)
+    _check_weights(svc, function, primary, weights)
+    return weights
+
+
+def _check_weights(svc: Services, function: str, primary: str, weights: dict[str, float]) -> None:
+    """The routing rules, also for weights kept when only the primary version changes."""
     if len(weights) > 1:
         raise errors.InvalidRequest(
             "Number of items in AdditionalVersionWeights cannot be greater than 1"
@@ -78,7 +84,6 @@ def _routing(svc: Services, function: str, primary: str, body: Body) -> dict[str
                 "$LATEST is not supported for an alias pointing to more than 1 version"
             )
         _check_version(svc, function, version)
-    return weights
 
 
 @handler
@@ -140,11 +145,11 @@ async def update_alias(request: Request) -> Response:
     if version is not None:
         _check_version(svc, function, version)
     primary = version or alias.function_version
-    weights = (
-        _routing(svc, function, primary, body)
-        if body.has("RoutingConfig")
-        else dict(alias.routing_weights)
-    )
+    if body.has("RoutingConfig"):
+        weights = _routing(svc, function, primary, body)
+    else:
+        weights = dict(alias.routing_weights)
+        _check_weights(svc, function, primary, weights)
     updated = dataclasses.replace(
         alias,
         function_version=primary,
