@@ -227,3 +227,57 @@ def test_deleting_a_provider_needs_its_versions_gone_then_ends_its_instances(fle
         ),
         timeout_s=30,
     )
+
+
+def test_min_and_max_zero_deactivate_a_version_until_it_is_scaled_up_again(fleet: Server) -> None:
+    lam = fleet.client()
+    deploy(lam, "nap", "nap-fn")
+    wait_version_active(lam, "nap-fn", "1")
+    answer = lam.put_function_scaling_config(
+        FunctionName="nap-fn",
+        Qualifier="1",
+        FunctionScalingConfig={"MinExecutionEnvironments": 0, "MaxExecutionEnvironments": 0},
+    )
+    assert answer["FunctionState"] == "Active"
+
+    def state_of() -> str:
+        return str(lam.get_function_configuration(FunctionName="nap-fn", Qualifier="1")["State"])
+
+    wait_for(lambda: state_of() == "Deactivated", timeout_s=30)
+    assert ready_environments(fleet, "nap") == []
+    with pytest.raises(lam.exceptions.ResourceConflictException):
+        lam.invoke(FunctionName="nap-fn", Qualifier="1")
+    lam.put_function_scaling_config(
+        FunctionName="nap-fn",
+        Qualifier="1",
+        FunctionScalingConfig={"MinExecutionEnvironments": 1, "MaxExecutionEnvironments": 2},
+    )
+    wait_for(lambda: state_of() == "Active", timeout_s=30)
+    assert lam.invoke(FunctionName="nap-fn", Qualifier="1")["StatusCode"] == 200
+
+
+def test_no_allowed_type_that_fits_logs_a_launch_failure(fleet: Server) -> None:
+    lam = fleet.client()
+    arn = lam.create_capacity_provider(
+        CapacityProviderName="tiny",
+        VpcConfig=SUBNETS,
+        PermissionsConfig=OPERATOR,
+        InstanceRequirements={"AllowedInstanceTypes": ["c6a.large"]},
+    )["CapacityProvider"]["CapacityProviderArn"]
+    lam.create_function(
+        FunctionName="tiny-fn",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": SLEEPY},
+        MemorySize=8192,  # 4 vCPU: no c6a.large can hold it
+        CapacityProviderConfig={
+            "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": arn}
+        },
+        Publish=True,
+    )
+    time.sleep(1.0)
+    assert (
+        lam.get_function_configuration(FunctionName="tiny-fn", Qualifier="1")["State"] == "Pending"
+    )
+    assert live_instances(fleet, "tiny") == []

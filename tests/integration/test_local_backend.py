@@ -91,3 +91,15 @@ async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path) -> No
     await asyncio.sleep(0.05)
     assert events(sink) == []
     await local.stop(1.0)
+
+
+@pytest.mark.asyncio
+async def test_a_launch_failure_is_logged_once_a_minute_at_warn(tmp_path: Path) -> None:
+    sink = RecentLogs()
+    local = backend(tmp_path, sink)
+    for _ in range(3):
+        local.report_launch_failure(provider("WARN"), "No allowed instance type can hold it")
+    logged = events(sink)
+    assert len(logged) == 1
+    assert logged[0]["level"] == "WARN" and logged[0]["metadata"]["event"] == "LaunchFailed"
+    assert logged[0]["message"] == "No allowed instance type can hold it"

@@ -57,6 +57,9 @@ class Backend(Protocol):
     ) -> InstanceInfo:
         """Start launching an instance: ``Pending`` now, ``Running`` after the launch delay."""
 
+    def report_launch_failure(self, provider: models.CapacityProvider, message: str) -> None:
+        """Log that an instance of ``provider`` could not be launched (``LaunchFailed``)."""
+
     def terminate_instance(self, instance_id: str, reason: str) -> None:
         """Drain the instance's environments, then terminate it (in the background)."""
 

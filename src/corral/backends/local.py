@@ -76,6 +76,7 @@ class LocalBackend:
         self._region = region
         self._instances: dict[str, _Instance] = {}
         self._seq = 0
+        self._launch_failures: dict[tuple[str, str], float] = {}
         self._started = False
         self._tasks = TaskGroup("backend")
         self._on_demand = self._new_agent(ON_DEMAND)
@@ -135,6 +136,17 @@ class LocalBackend:
             "Launched",
             "INFO",
             f"Successfully launched {instance.kind.name} instance {instance.id} in {instance.zone}",
+        )
+
+    def report_launch_failure(self, provider: models.CapacityProvider, message: str) -> None:
+        # The scaler retries every tick; the log says it once a minute.
+        now = time.monotonic()
+        last = self._launch_failures.get((provider.name, message))
+        if last is not None and now - last < 60.0:
+            return
+        self._launch_failures[(provider.name, message)] = now
+        self._log_event(
+            provider, "LaunchFailed", "WARN", message, instance_id="", zones=[], types=[]
         )
 
     def terminate_instance(self, instance_id: str, reason: str) -> None:
@@ -208,7 +220,27 @@ class LocalBackend:
         )
 
     def _event(self, instance: _Instance, event: str, level: str, message: str) -> None:
-        provider = instance.provider
+        self._log_event(
+            instance.provider,
+            event,
+            level,
+            message,
+            instance_id=instance.id,
+            zones=[instance.zone],
+            types=[instance.kind.name],
+        )
+
+    def _log_event(
+        self,
+        provider: models.CapacityProvider,
+        event: str,
+        level: str,
+        message: str,
+        *,
+        instance_id: str,
+        zones: list[str],
+        types: list[str],
+    ) -> None:
         configured = provider.system_log_level or "INFO"
         if configured == "WARN" and event not in _WARN_EVENTS:
             return
@@ -220,9 +252,9 @@ class LocalBackend:
             "message": message,
             "metadata": {
                 "event": event,
-                "instanceId": instance.id,
-                "availabilityZones": [instance.zone],
-                "instanceTypes": [instance.kind.name],
+                "instanceId": instance_id,
+                "availabilityZones": zones,
+                "instanceTypes": types,
                 "capacityProviderArn": provider.arn,
             },
         }

@@ -378,7 +378,7 @@ class ScalerLoop:
             try:
                 return cost_catalog.choose_type(candidates, biggest.vcpus, biggest.memory_mib)
             except errors.InvalidRequest as exc:
-                _log.warning("%s: %s", provider.name, exc.message)
+                self._backend.report_launch_failure(provider, exc.message)
                 return None
         if instances:
             return instances[-1].instance_type
