@@ -35,8 +35,11 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def lam(server: Server) -> LambdaClient:
-    return server.client()
+def lam(server: Server, request: pytest.FixtureRequest) -> LambdaClient:
+    """A boto3 client for the module's server. A module that sets ``UNCHECKED_CLIENT =
+    True`` gets one that skips botocore's own checks, so Corral's are what is tested."""
+    unchecked = getattr(request.module, "UNCHECKED_CLIENT", False)
+    return server.client(parameter_validation=not unchecked)
 
 
 @pytest.fixture(scope="module")

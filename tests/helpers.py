@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
+import botocore.exceptions
 import psutil
 from botocore.config import Config
 
@@ -39,6 +40,7 @@ __all__ = [
     "Server",
     "client",
     "echo_zip",
+    "error_of",
     "invoke",
     "start_server",
     "wait_for",
@@ -196,6 +198,20 @@ def start_server(data_dir: Path, **env: str) -> Server:
     proc.stdout.close()
     log_file.close()
     raise RuntimeError(f"corral serve did not start:\n{log_path.read_text()}")
+
+
+def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
+    """Call and return ``(error name, HTTP status, message)`` of the error it must raise."""
+    try:
+        call(**kwargs)
+    except botocore.exceptions.ClientError as exc:
+        response = exc.response
+        return (
+            response["Error"]["Code"],
+            response["ResponseMetadata"]["HTTPStatusCode"],
+            response["Error"].get("Message", ""),
+        )
+    raise AssertionError(f"{call} did not fail")
 
 
 def wait_for(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> Any:

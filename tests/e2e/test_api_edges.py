@@ -20,32 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions
 import pytest
 
 from tests.conftest import unique
-from tests.helpers import ROLE, LambdaClient, Server, echo_zip, invoke, wait_for, zip_code
+from tests.helpers import ROLE, LambdaClient, Server, echo_zip, error_of, invoke, wait_for, zip_code
 
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:123456789012"
 
 
-@pytest.fixture(scope="module")
-def lam(server: Server) -> LambdaClient:
-    """A client that skips botocore's own checks, so Corral's are what is tested."""
-    client: LambdaClient = server.client(parameter_validation=False)
-    return client
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
-    """Call and return ``(error name, HTTP status, message)`` of the error it must raise."""
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return (
-        response["Error"]["Code"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"].get("Message", ""),
-    )
+UNCHECKED_CLIENT = True  # botocore's own checks are skipped: Corral's are tested
 
 
 def returning(value: int) -> bytes:

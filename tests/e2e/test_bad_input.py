@@ -10,29 +10,12 @@ import urllib.request
 import zipfile
 from typing import Any
 
-import botocore.exceptions
 import pytest
 
 from tests.conftest import managed_config, unique
-from tests.helpers import ROLE, LambdaClient, echo_zip
+from tests.helpers import ROLE, LambdaClient, echo_zip, error_of
 
-
-@pytest.fixture(scope="module")
-def lam(server: Any) -> LambdaClient:
-    """A client that skips botocore's own checks, so Corral's are what is tested."""
-    client: LambdaClient = server.client(parameter_validation=False)
-    return client
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return (
-        response["Error"]["Code"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"].get("Message", ""),
-    )
+UNCHECKED_CLIENT = True  # botocore's own checks are skipped: Corral's are tested
 
 
 def create(lam: LambdaClient, **overrides: Any) -> Any:

@@ -10,30 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import botocore.exceptions
 import pytest
 
 from tests.conftest import managed_config, unique
-from tests.helpers import OPERATOR, SUBNETS, LambdaClient, Server, wait_version_active
+from tests.helpers import OPERATOR, SUBNETS, LambdaClient, error_of, wait_version_active
 
-
-@pytest.fixture(scope="module")
-def lam(server: Server) -> LambdaClient:
-    """A client that skips botocore's own checks, so Corral's are what is tested."""
-    client: LambdaClient = server.client(parameter_validation=False)
-    return client
-
-
-def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
-    """Call and return ``(error name, HTTP status, message)`` of the error it must raise."""
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(**kwargs)
-    response = caught.value.response
-    return (
-        response["Error"]["Code"],
-        response["ResponseMetadata"]["HTTPStatusCode"],
-        response["Error"].get("Message", ""),
-    )
+UNCHECKED_CLIENT = True  # botocore's own checks are skipped: Corral's are tested
 
 
 @pytest.fixture

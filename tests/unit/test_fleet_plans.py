@@ -7,6 +7,7 @@ import pytest
 from corral.core import errors, models
 from corral.cost import catalog
 from corral.scaler import instances, placement, policy
+from corral.scaler.views import InstanceView
 
 REF = models.VersionRef("orders", "1")
 OTHER = models.VersionRef("orders", "2")
@@ -90,8 +91,8 @@ def view(
     seq: int = 0,
     state: models.InstanceState = RUNNING,
     counts: dict[models.VersionRef, int] | None = None,
-) -> placement.InstanceView:
-    return placement.InstanceView(
+) -> InstanceView:
+    return InstanceView(
         id=name,
         state=state,
         vcpus=vcpus,
@@ -191,8 +192,8 @@ def observed(
     envs: int = 0,
     cpu: float = 0.0,
     empty_since: float | None = None,
-) -> instances.InstanceObserved:
-    return instances.InstanceObserved(
+) -> InstanceView:
+    return InstanceView(
         id=name,
         state=state,
         vcpus=4,

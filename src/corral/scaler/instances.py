@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from corral.core import models
+from corral.scaler.views import InstanceView
 
 __all__ = [
     "AUTO_TARGET_CPU",
     "Demand",
     "InstanceAction",
-    "InstanceObserved",
     "LaunchInstances",
     "MinimumUnreachable",
     "ProviderTarget",
@@ -52,21 +52,6 @@ class ProviderTarget:
     max_vcpus: int
     target_cpu: float
     instance_type: models.InstanceType | None
-
-
-@dataclass(frozen=True)
-class InstanceObserved:
-    """An instance as the plan sees it."""
-
-    id: str
-    state: models.InstanceState
-    vcpus: int
-    memory_mib: int
-    vcpus_allocated: int
-    memory_allocated_mib: int
-    environments: int
-    cpu_utilization: float
-    empty_since_s: float | None
 
 
 @dataclass(frozen=True)
@@ -113,7 +98,7 @@ _LIMIT_REASON = (
 
 def plan_instances(
     target: ProviderTarget,
-    instances: Sequence[InstanceObserved],
+    instances: Sequence[InstanceView],
     demand: Sequence[Demand],
     *,
     now_s: float,

@@ -40,6 +40,7 @@ from corral.sandbox.interpreters import RuntimeRegistry
 from corral.scaler import environments as env_plan
 from corral.scaler import instances as inst_plan
 from corral.scaler import placement, policy
+from corral.scaler.views import InstanceView
 from corral.store.catalog import Catalog
 from corral.store.code import CodeStore
 
@@ -194,7 +195,7 @@ class ScalerLoop:
     ) -> dict[str, list[inst_plan.Demand]]:
         launches: list[Coroutine[Any, Any, None]] = []
         demand: dict[str, list[inst_plan.Demand]] = defaultdict(list)
-        views: dict[str, list[placement.InstanceView]] = {}
+        views: dict[str, list[InstanceView]] = {}
         live = Counter(e.ref for e in self._registry.all() if e.state in _LIVE)
         starting = sum(
             1 for e in self._registry.all() if e.state is models.EnvironmentState.STARTING
@@ -247,27 +248,15 @@ class ScalerLoop:
             await asyncio.gather(*launches)
         return demand
 
-    def _views(self, provider: str) -> list[placement.InstanceView]:
+    def _views(self, provider: str) -> list[InstanceView]:
         counts: dict[str, dict[models.VersionRef, int]] = defaultdict(lambda: defaultdict(int))
         for environment in self._registry.all():
             if environment.state in _LIVE:
                 counts[environment.config.instance_id][environment.ref] += 1
-        return [
-            placement.InstanceView(
-                id=i.id,
-                state=i.state,
-                vcpus=i.vcpus,
-                memory_mib=i.memory_mib,
-                vcpus_allocated=i.vcpus_allocated,
-                memory_allocated_mib=i.memory_allocated_mib,
-                launched_seq=i.launched_seq,
-                version_counts=dict(counts[i.id]),
-            )
-            for i in self._backend.instances(provider)
-        ]
+        return [_view(i, counts[i.id]) for i in self._backend.instances(provider)]
 
     def _place(
-        self, version: models.FunctionVersion, count: int, views: list[placement.InstanceView]
+        self, version: models.FunctionVersion, count: int, views: list[InstanceView]
     ) -> tuple[list[str], int]:
         """Place ``count`` environments on ``views`` (updated in place); return the instance
         ids chosen and how many found no room."""
@@ -345,7 +334,7 @@ class ScalerLoop:
                     target_cpu=_target_cpu(provider),
                     instance_type=kind,
                 ),
-                [_observed(i) for i in instances],
+                [_view(i) for i in instances],
                 wants,
                 now_s=now,
                 cooldown_s=self._settings.scale_in_cooldown_s,
@@ -482,15 +471,17 @@ def _target_cpu(provider: models.CapacityProvider) -> float:
     return inst_plan.AUTO_TARGET_CPU
 
 
-def _observed(info: InstanceInfo) -> inst_plan.InstanceObserved:
-    return inst_plan.InstanceObserved(
+def _view(info: InstanceInfo, counts: dict[models.VersionRef, int] | None = None) -> InstanceView:
+    return InstanceView(
         id=info.id,
         state=info.state,
         vcpus=info.vcpus,
         memory_mib=info.memory_mib,
         vcpus_allocated=info.vcpus_allocated,
         memory_allocated_mib=info.memory_allocated_mib,
+        launched_seq=info.launched_seq,
         environments=info.environments,
         cpu_utilization=info.cpu_utilization,
         empty_since_s=info.empty_since_s,
+        version_counts=dict(counts or {}),
     )

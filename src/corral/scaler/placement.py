@@ -13,41 +13,12 @@ An environment needs whole vCPUs (memory / ratio) and its memory. It may only go
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from corral.core import models
+from corral.scaler.views import InstanceView
 
-__all__ = ["InstanceView", "place"]
-
-
-@dataclass(frozen=True)
-class InstanceView:
-    """An instance as placement sees it."""
-
-    id: str
-    state: models.InstanceState
-    vcpus: int
-    memory_mib: int
-    vcpus_allocated: int
-    memory_allocated_mib: int
-    launched_seq: int = 0
-    version_counts: Mapping[models.VersionRef, int] = field(default_factory=dict)
-
-    @property
-    def free_vcpus(self) -> int:
-        return self.vcpus - self.vcpus_allocated
-
-    @property
-    def free_memory_mib(self) -> int:
-        return self.memory_mib - self.memory_allocated_mib
-
-    def fits(self, vcpus: int, memory_mib: int) -> bool:
-        return (
-            self.state is models.InstanceState.RUNNING
-            and self.free_vcpus >= vcpus
-            and self.free_memory_mib >= memory_mib
-        )
+__all__ = ["place"]
 
 
 def place(
