@@ -103,3 +103,40 @@ async def test_a_launch_failure_is_logged_once_a_minute_at_warn(tmp_path: Path) 
     assert len(logged) == 1
     assert logged[0]["level"] == "WARN" and logged[0]["metadata"]["event"] == "LaunchFailed"
     assert logged[0]["message"] == "No allowed instance type can hold it"
+
+
+@pytest.mark.asyncio
+async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
+    tmp_path: Path,
+) -> None:
+    sink = RecentLogs()
+    problems: list[str | None] = [None]
+    local = LocalBackend(
+        sandbox=ProcessSandbox(),
+        registry=EnvironmentRegistry(),
+        sink=sink,
+        run_dir=tmp_path,
+        stop_grace_s=0.5,
+        launch_delay_s=0.0,
+        health_probe=lambda _: problems[0],
+        health_interval_s=0.05,
+    )
+    local.start()
+    info = local.launch_instance(provider(), KIND)
+    await asyncio.sleep(0.15)
+    assert local.instances("pool")[0].state is models.InstanceState.RUNNING
+    problems[0] = "only 3 MiB of disk left"
+    await asyncio.sleep(0.3)
+    assert local.instances("pool")[0].state is models.InstanceState.TERMINATED
+    failed = [e for e in events(sink) if e["metadata"]["event"] == "HealthCheckFailed"]
+    assert failed and failed[0]["level"] == "WARN"
+    assert failed[0]["message"] == "only 3 MiB of disk left"
+    assert failed[0]["metadata"]["instanceId"] == info.id
+    await local.stop(1.0)
+
+
+def test_the_host_health_probe_passes_on_a_writable_directory(tmp_path: Path) -> None:
+    from corral.backends.local import host_health
+
+    assert host_health(tmp_path) is None
+    assert host_health(tmp_path / "missing") is not None

@@ -9,6 +9,10 @@ The slices may add up to more than the host has: the host is then overcommitted,
 Lifecycle events go to the capacity provider's system log (``/aws/lambda/capacity-provider/
 <name>``) in AWS's format: ``{timestamp, level, message, metadata{instanceId,
 availabilityZones, instanceTypes, capacityProviderArn}}`` (LMI_FACTS §1.6).
+
+Health: every few seconds each running instance is checked (``health_probe``: by default,
+that its scratch directory is writable and the host has disk and memory left). An instance
+that fails logs ``HealthCheckFailed`` and is terminated; the scaler replaces what it held.
 """
 
 from __future__ import annotations
@@ -17,10 +21,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 from corral.agent.agent import Agent
 from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
@@ -34,6 +42,29 @@ from corral.telemetry import logs
 __all__ = ["LocalBackend"]
 
 _log = logging.getLogger("corral.backend")
+_HEALTH_INTERVAL_S = 5.0
+_MIN_FREE_BYTES = 64 * 1024 * 1024
+
+HealthProbe = Callable[[Path], str | None]
+
+
+def host_health(run_dir: Path) -> str | None:
+    """Why an instance of this host cannot run environments now, or None if it can."""
+    try:
+        probe = run_dir / ".health"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+        free = shutil.disk_usage(run_dir).free
+    except OSError as exc:
+        return f"cannot write to {run_dir}: {exc.strerror}"
+    if free < _MIN_FREE_BYTES:
+        return f"only {free // (1024 * 1024)} MiB of disk left under {run_dir}"
+    available = psutil.virtual_memory().available
+    if available < _MIN_FREE_BYTES:
+        return f"only {available // (1024 * 1024)} MiB of memory left on the host"
+    return None
+
+
 _ZONES = ("a", "b", "c")
 _KEEP_TERMINATED_S = 60.0
 # Which events each SystemLogLevel shows (LMI_FACTS §1.6).
@@ -66,6 +97,8 @@ class LocalBackend:
         stop_grace_s: float,
         launch_delay_s: float = 0.0,
         region: str = "us-east-1",
+        health_probe: HealthProbe = host_health,
+        health_interval_s: float = _HEALTH_INTERVAL_S,
     ) -> None:
         self._sandbox = sandbox
         self._registry = registry
@@ -74,6 +107,8 @@ class LocalBackend:
         self._stop_grace_s = stop_grace_s
         self._launch_delay_s = launch_delay_s
         self._region = region
+        self._health_probe = health_probe
+        self._health_interval_s = health_interval_s
         self._instances: dict[str, _Instance] = {}
         self._seq = 0
         self._launch_failures: dict[tuple[str, str], float] = {}
@@ -87,6 +122,21 @@ class LocalBackend:
         self._on_demand.start()
         for instance in self._instances.values():
             instance.agent.start()
+        self._tasks.spawn(self._check_health_forever(), name="health")
+
+    async def _check_health_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._health_interval_s)
+            running = [
+                i for i in self._instances.values() if i.state is models.InstanceState.RUNNING
+            ]
+            # Every local instance is this host: one probe answers for all of them.
+            problem = self._health_probe(self._run_dir) if running else None
+            if problem is None:
+                continue
+            for instance in running:
+                self._event(instance, "HealthCheckFailed", "WARN", problem)
+                self.terminate_instance(instance.id, "health check failed")
 
     async def stop(self, drain_timeout_s: float) -> None:
         await self._tasks.cancel_all()
