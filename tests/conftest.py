@@ -11,7 +11,16 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers import OPERATOR, ROLE, SUBNETS, LambdaClient, Server, echo_zip, start_server
+from tests.helpers import (
+    OPERATOR,
+    ROLE,
+    SUBNETS,
+    LambdaClient,
+    Server,
+    echo_zip,
+    returning,
+    start_server,
+)
 
 _names = itertools.count()
 
@@ -80,6 +89,16 @@ def make_function(lam: LambdaClient) -> Iterator[Any]:
             lam.delete_function(FunctionName=name)
         except lam.exceptions.ResourceNotFoundException:
             pass
+
+
+@pytest.fixture
+def two_versions(lam: LambdaClient, make_function: Any) -> str:
+    """A classic function with versions 1 (returns 1) and 2 (returns 2)."""
+    name: str = make_function("alias", code=returning(1))
+    assert lam.publish_version(FunctionName=name)["Version"] == "1"
+    lam.update_function_code(FunctionName=name, ZipFile=returning(2))
+    assert lam.publish_version(FunctionName=name)["Version"] == "2"
+    return name
 
 
 def managed_config(provider_arn: str, concurrency: int = 4) -> Any:

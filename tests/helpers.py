@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,8 @@ __all__ = [
     "echo_zip",
     "error_of",
     "invoke",
+    "raw",
+    "returning",
     "start_server",
     "wait_for",
     "wait_version_active",
@@ -212,6 +216,31 @@ def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:
             response["Error"].get("Message", ""),
         )
     raise AssertionError(f"{call} did not fail")
+
+
+def returning(value: int) -> bytes:
+    """The zip of a handler that returns ``value``."""
+    return zip_code({"app.py": f"def handler(event, context):\n    return {value}\n"})
+
+
+def raw(
+    server: Server,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str, dict[str, Any]]:
+    """``(status, x-amzn-ErrorType, JSON body)`` of a raw HTTP request to ``server``."""
+    request = urllib.request.Request(
+        server.url + path, data=body, method=method, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            data = response.read()
+            return response.status, "", json.loads(data) if data else {}
+    except urllib.error.HTTPError as exc:
+        data = exc.read()
+        return exc.code, exc.headers.get("x-amzn-ErrorType", ""), json.loads(data) if data else {}
 
 
 def wait_for(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> Any:
