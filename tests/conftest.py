@@ -32,8 +32,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     yield srv
     pids = srv.tree()
     srv.stop(signal.SIGINT)
-    leftovers = [p for p in pids if psutil.pid_exists(p) and _alive(p)]
+    leftovers = [_describe(p) for p in pids if psutil.pid_exists(p) and _alive(p)]
     assert not leftovers, f"processes left behind: {leftovers}\n{srv.log()[-3000:]}"
+
+
+def _describe(pid: int) -> str:
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            return (
+                f"{pid} ({proc.name()}, {proc.status()}, parent {proc.ppid()}): "
+                f"{' '.join(proc.cmdline())[:200]}"
+            )
+    except psutil.Error:
+        return str(pid)
 
 
 def _alive(pid: int) -> bool:

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
+import httpx
 import psutil
 from botocore.config import Config
 
@@ -71,8 +72,8 @@ def handler(event, context):
             time.sleep(event["sleep"])
         if event.get("fail"):
             raise ValueError(event["fail"])
-        if event.get("touch"):
-            open(event["touch"], "a").write(context.aws_request_id + "\\n")
+        if event.get("mark"):
+            print("MARK", event["mark"], context.aws_request_id)
         if event.get("big"):
             return "x" * event["big"]
     cc = context.client_context
@@ -161,6 +162,17 @@ class Server:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_messages(self, function: str) -> list[str]:
+        """What ``function`` logged recently (its log group, every stream)."""
+        response = httpx.get(f"{self.url}/corral/v1/logs/aws/lambda/{function}", timeout=10)
+        response.raise_for_status()
+        return [event["message"] for event in response.json()["events"]]
+
+    def marks(self, function: str, token: str) -> list[str]:
+        """Request ids of the invocations that ran the echo function with ``{"mark": token}``."""
+        prefix = f"MARK {token} "
+        return [m.split()[2] for m in self.log_messages(function) if m.startswith(prefix)]
 
 
 def start_server(data_dir: Path, **env: str) -> Server:

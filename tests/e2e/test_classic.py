@@ -5,13 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import unique
-from tests.helpers import ROLE, LambdaClient, invoke, wait_for, zip_code
+from tests.helpers import ROLE, LambdaClient, Server, invoke, wait_for, zip_code
 
 
 def test_create_returns_an_active_function_with_aws_shapes(
@@ -68,7 +67,10 @@ def test_tail_returns_the_logs_with_start_end_report_and_init_duration_once(
     assert f"END RequestId: {request_id}" in cold
     assert "Init Duration:" in cold and "Max Memory Used:" in cold
     assert "REPORT RequestId:" in warm and "Init Duration" not in warm
-    assert json.loads(first["Body"])["pid"] == json.loads(second["Body"])["pid"]  # warm reuse
+    # Warm reuse: the same environment (log stream) and process answered both.
+    stream = "AWS_LAMBDA_LOG_STREAM_NAME"
+    one, two = json.loads(first["Body"]), json.loads(second["Body"])
+    assert (one["env"][stream], one["pid"]) == (two["env"][stream], two["pid"])
 
 
 def test_a_handler_exception_is_a_function_error_with_the_runtime_error_json(
@@ -106,43 +108,46 @@ def test_client_context_reaches_the_handler(lam: LambdaClient, make_function: An
 
 
 def test_dry_run_answers_204_without_running(
-    lam: LambdaClient, make_function: Any, tmp: Path
+    lam: LambdaClient, make_function: Any, server: Server
 ) -> None:
     name = make_function("dry")
-    marker = tmp / "ran"
-    response = invoke(lam, name, {"touch": str(marker)}, InvocationType="DryRun")
+    response = invoke(lam, name, {"mark": "dry"}, InvocationType="DryRun")
     assert response["StatusCode"] == 204
     time.sleep(0.3)
-    assert not marker.exists()
+    assert server.marks(name, "dry") == []
 
 
 def test_event_invocations_answer_202_and_run_in_the_background(
-    lam: LambdaClient, make_function: Any, tmp: Path
+    lam: LambdaClient, make_function: Any, server: Server
 ) -> None:
     name = make_function("event")
-    marker = tmp / "ran"
-    response = invoke(lam, name, {"touch": str(marker)}, InvocationType="Event")
+    response = invoke(lam, name, {"mark": "event"}, InvocationType="Event")
     assert response["StatusCode"] == 202
     assert response["Body"] == b""
-    wait_for(marker.exists, timeout_s=20)
+    wait_for(lambda: server.marks(name, "event"), timeout_s=20)
 
 
-def test_a_failing_event_is_retried_twice(lam: LambdaClient, make_function: Any, tmp: Path) -> None:
+def test_a_failing_event_is_retried_twice(
+    lam: LambdaClient, make_function: Any, server: Server
+) -> None:
     code = zip_code(
         {
             "app.py": (
                 "def handler(event, context):\n"
-                "    open(event['log'], 'a').write('x')\n"
+                "    print('attempt')\n"
                 "    raise RuntimeError('always')\n"
             )
         }
     )
     name = make_function("retry", code=code)
-    log = tmp / "attempts"
-    invoke(lam, name, {"log": str(log)}, InvocationType="Event")
-    wait_for(lambda: log.exists() and len(log.read_text()) == 3, timeout_s=30)
+
+    def attempts() -> int:
+        return server.log_messages(name).count("attempt")
+
+    invoke(lam, name, {}, InvocationType="Event")
+    wait_for(lambda: attempts() == 3, timeout_s=30)
     time.sleep(2.0)
-    assert log.read_text() == "xxx"
+    assert attempts() == 3
 
 
 def test_update_code_and_configuration_take_effect(lam: LambdaClient, make_function: Any) -> None:

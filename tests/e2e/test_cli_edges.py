@@ -116,7 +116,7 @@ def test_status_lists_the_environments_of_a_managed_version(
     assert len(rows) == 3
     assert all("Ready" in row for row in rows)
     assert provider_arn.rsplit(":", 1)[-1] in done.stdout
-    assert "not isolated" in done.output
+    assert "sandbox: container (runc containers" in done.output
     answer = corral("invoke", name, "--qualifier", "1", "--json", "--endpoint-url", server.url)
     assert json.loads(answer.stdout)["ExecutedVersion"] == "1"
 
@@ -155,10 +155,18 @@ def test_serve_refuses_a_malformed_setting(tmp: Path) -> None:
     assert "CORRAL_PORT='nine-thousand' is not a valid int" in done.output
 
 
-def test_serve_refuses_a_sandbox_this_build_lacks(tmp: Path) -> None:
+def test_serve_refuses_an_unknown_sandbox(tmp: Path) -> None:
     done = serve(tmp, CORRAL_SANDBOX="runc")
     assert done.returncode == 2, done.stderr
-    assert "sandbox 'runc' is not available" in done.stdout + done.stderr
+    assert "CORRAL_SANDBOX='runc' is not one of auto, container, process" in done.stderr
+
+
+def test_serve_refuses_containers_where_they_cannot_run_and_says_why(tmp: Path) -> None:
+    done = serve(tmp, CORRAL_SANDBOX="container", CORRAL_RUNC="/nowhere/runc")
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert "sandbox 'container' cannot run here: '/nowhere/runc' not found" in message
+    assert "CORRAL_SANDBOX=process" in message
 
 
 def test_serve_on_a_port_in_use_says_so_without_a_traceback(server: Server, tmp: Path) -> None:

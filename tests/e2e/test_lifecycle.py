@@ -42,7 +42,6 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
     data = tmp / "data"
     first = start_server(data)
     lam = first.client()
-    marker = tmp / "event-ran"
     try:
         provider = lam.create_capacity_provider(
             CapacityProviderName="keep", VpcConfig=SUBNETS, PermissionsConfig=OPERATOR
@@ -78,7 +77,7 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
         lam.invoke(
             FunctionName="classic",
             InvocationType="Event",
-            Payload=json.dumps({"touch": str(marker)}),
+            Payload=json.dumps({"mark": "queued"}),
         )
     finally:
         assert first.stop() == 0
@@ -100,9 +99,9 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
         ] == {"MinExecutionEnvironments": 2, "MaxExecutionEnvironments": 5}
         wait_version_active(lam, "managed", "1")
         assert lam.invoke(FunctionName="managed", Qualifier="1")["StatusCode"] == 200
-        assert not marker.exists()
+        assert second.marks("classic", "queued") == []
         lam.delete_function_concurrency(FunctionName="classic")
-        wait_for(marker.exists, timeout_s=30)
+        wait_for(lambda: second.marks("classic", "queued"), timeout_s=30)
         assert lam.invoke(FunctionName="classic", Qualifier="live")["ExecutedVersion"] == "1"
     finally:
         second.stop()
@@ -205,7 +204,7 @@ def test_corral_invoke_and_status_speak_json(server: Server, make_function: Any)
     assert failed.returncode == 1 and "function error" in failed.stderr
     state = json.loads(_corral(server, "status", "--json").stdout)
     assert any(e["functionArn"].endswith(f":{name}:$LATEST") for e in state["onDemand"])
-    assert state["sandbox"] == "process"
+    assert state["sandbox"] == "container"
     table = _corral(server, "status")
     assert table.returncode == 0 and "on-demand (classic functions)" in table.stdout
     assert "host:" in table.stdout

@@ -94,9 +94,10 @@ def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
     name = published(lam, make_function, provider_arn)
     invoke(lam, name, {}, Qualifier="1")
 
-    def call(_: int) -> int:
-        pid: int = json.loads(invoke(lam, name, {"sleep": 0.5}, Qualifier="1")["Body"])["pid"]
-        return pid
+    def call(_: int) -> tuple[str, int]:
+        body = json.loads(invoke(lam, name, {"sleep": 0.5}, Qualifier="1")["Body"])
+        # Pids are per container: a worker is its environment's log stream and its pid.
+        return body["env"]["AWS_LAMBDA_LOG_STREAM_NAME"], body["pid"]
 
     started = time.monotonic()
     with ThreadPoolExecutor(12) as pool:
@@ -104,6 +105,7 @@ def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
     elapsed = time.monotonic() - started
     assert elapsed < 1.2, f"12 x 0.5 s took {elapsed:.2f} s: not one round"
     assert len(set(pids)) == 12  # one worker process per slot
+    assert len({stream for stream, _ in pids}) == 3
 
 
 def test_a_thirteenth_concurrent_request_is_throttled_at_once(
@@ -307,18 +309,18 @@ def _environments(server: Any, name: str) -> list[dict[str, Any]]:
 
 
 def test_a_timed_out_invocation_keeps_running_and_holds_its_slot(
-    lam: LambdaClient, make_function: Any, provider_arn: str, tmp: Any
+    lam: LambdaClient, make_function: Any, provider_arn: str, server: Any
 ) -> None:
     from tests.helpers import wait_for
 
     name = published(lam, make_function, provider_arn, concurrency=1, Timeout=1)
-    marker = tmp / "finished"
     started = time.monotonic()
-    response = invoke(lam, name, {"sleep": 2.5, "touch": str(marker)}, Qualifier="1")
+    response = invoke(lam, name, {"sleep": 2.5, "mark": "late"}, Qualifier="1")
     assert time.monotonic() - started < 2.0
     error = json.loads(response["Body"])
     assert response["FunctionError"] == "Unhandled" and error["errorType"] == "Sandbox.Timedout"
-    wait_for(marker.exists, timeout_s=10)  # Managed Instances does not stop the code
+    # Managed Instances does not stop the code: it finishes after the caller gave up.
+    wait_for(lambda: server.marks(name, "late"), timeout_s=10)
     assert invoke(lam, name, {}, Qualifier="1")["StatusCode"] == 200
 
 

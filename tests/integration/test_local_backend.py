@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from corral.agent.environment import EnvironmentTimings
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
 from corral.core import models
@@ -37,7 +38,7 @@ def backend(tmp_path: Path, sink: RecentLogs, delay_s: float = 0.05) -> LocalBac
         registry=EnvironmentRegistry(),
         sink=sink,
         run_dir=tmp_path,
-        stop_grace_s=0.5,
+        timings=EnvironmentTimings(stop_grace_s=0.5),
         launch_delay_s=delay_s,
     )
 
@@ -116,7 +117,7 @@ async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
         registry=EnvironmentRegistry(),
         sink=sink,
         run_dir=tmp_path,
-        stop_grace_s=0.5,
+        timings=EnvironmentTimings(stop_grace_s=0.5),
         launch_delay_s=0.0,
         health_probe=lambda _: problems[0],
         health_interval_s=0.05,

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
+from corral.agent.environment import EnvironmentConfig, EnvironmentTimings, ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
 from corral.core import errors, models
 from corral.core.tasks import TaskGroup
@@ -35,14 +35,14 @@ class Agent:
         registry: EnvironmentRegistry,
         sink: LogSink,
         run_dir: Path,
-        stop_grace_s: float,
+        timings: EnvironmentTimings,
     ) -> None:
         self.instance_id = instance_id
         self._sandbox = sandbox
         self._registry = registry
         self._sink = sink
         self._run_dir = run_dir
-        self._stop_grace_s = stop_grace_s
+        self._timings = timings
         self._environments: dict[str, ExecutionEnvironment] = {}
         self._tasks = TaskGroup(f"agent:{instance_id}")
 
@@ -66,7 +66,7 @@ class Agent:
             run_dir=self._run_dir,
             sink=self._sink,
             listener=self._registry,
-            stop_grace_s=self._stop_grace_s,
+            timings=self._timings,
         )
         self._environments[environment.id] = environment
         self._registry.add(environment)

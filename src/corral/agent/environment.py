@@ -40,11 +40,24 @@ from corral.core import errors, models
 from corral.runtime.invocation import Invocation, InvocationResult, error_payload
 from corral.runtime.logsock import LogChannels
 from corral.runtime.server import RuntimeApiServer
-from corral.sandbox.base import ExitStatus, Sandbox, SandboxProcess, SandboxSpec
+from corral.sandbox.base import (
+    ExitStatus,
+    RuntimeCommand,
+    Sandbox,
+    SandboxProcess,
+    SandboxSlot,
+    SandboxSpec,
+)
 from corral.sandbox.interpreters import Interpreter
 from corral.telemetry import logs
 
-__all__ = ["EnvironmentConfig", "EnvironmentListener", "ExecutionEnvironment", "InitFailure"]
+__all__ = [
+    "EnvironmentConfig",
+    "EnvironmentListener",
+    "EnvironmentTimings",
+    "ExecutionEnvironment",
+    "InitFailure",
+]
 
 _log = logging.getLogger("corral.environment")
 # Share of its vCPUs or memory above which an environment takes no new invocation.
@@ -78,6 +91,17 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class EnvironmentTimings:
+    """How long an environment waits for its runtime (settings, shared by every one)."""
+
+    # SIGTERM to SIGKILL when an environment stops.
+    stop_grace_s: float = 2.0
+    # How long a worker may go on running past its invocation's timeout before the
+    # environment is recycled (Managed Instances does not stop timed-out code).
+    stuck_worker_grace_s: float = 60.0
+
+
+@dataclass(frozen=True)
 class InitFailure:
     """Why an environment never became ready: a Lambda ``StateReasonCode`` and the story."""
 
@@ -106,7 +130,7 @@ class ExecutionEnvironment:
         run_dir: Path,
         sink: logs.LogSink,
         listener: EnvironmentListener,
-        stop_grace_s: float,
+        timings: EnvironmentTimings,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.config = config
@@ -126,9 +150,11 @@ class ExecutionEnvironment:
         self._dir = run_dir / self.id
         self._sink = sink
         self._listener = listener
-        self._stop_grace_s = stop_grace_s
+        self._stop_grace_s = timings.stop_grace_s
+        self._stuck_grace_s = timings.stuck_worker_grace_s
         self._started_mono = time.monotonic()
         self._process: SandboxProcess | None = None
+        self._slot: SandboxSlot | None = None
         self._runtime = RuntimeApiServer(self, concurrency=config.concurrency)
         self._channels = LogChannels(self._on_record)
         self._by_pid: dict[int | None, Invocation] = {}
@@ -137,6 +163,7 @@ class ExecutionEnvironment:
         self._watcher: asyncio.Task[None] | None = None
         self._stopping = False
         self._finished = False
+        self._ended = asyncio.Event()
         self.reserved = False
         self._init_error: tuple[str, bytes] | None = None
         self._cold_pending = config.spec.managed is None
@@ -215,15 +242,25 @@ class ExecutionEnvironment:
     async def _start(self) -> None:
         cfg = self.config
         self._dir.mkdir(parents=True, exist_ok=True)
-        tmp_dir = self._dir / "tmp"
-        tmp_dir.mkdir(exist_ok=True)
+        self._slot = slot = self._sandbox.prepare(
+            SandboxSpec(
+                environment_id=self.id,
+                code_dir=cfg.code_dir,
+                work_dir=self._dir,
+                interpreter=cfg.interpreter,
+                memory_limit_mb=cfg.spec.memory_size_mb,
+                vcpus=cfg.vcpus,
+                ephemeral_storage_mb=cfg.spec.ephemeral_storage_mb,
+            )
+        )
+        layout = slot.layout
         log_socket: Path | None = None
         if cfg.spec.managed is not None:
-            log_socket = self._dir / "log.sock"
-            self._channels.listen(log_socket)
-        stdout = self._channels.socket_pair("stdout")
-        stderr = self._channels.socket_pair("stderr")
-        port = await self._runtime.start()
+            host_socket = self._dir / "ipc" / "log.sock"
+            host_socket.parent.mkdir(exist_ok=True)
+            self._channels.listen(host_socket)
+            log_socket = layout.log_socket
+        port = await self._runtime.start(sock=slot.listen())
         env = runtime_environment(
             RuntimeEnvInputs(
                 function_name=cfg.ref.function,
@@ -231,35 +268,32 @@ class ExecutionEnvironment:
                 spec=cfg.spec,
                 region=cfg.region,
                 runtime_api=f"127.0.0.1:{port}",
-                task_root=cfg.code_dir,
-                runtime_dir=cfg.interpreter.executable.parent.parent,
-                interpreter_bin=cfg.interpreter.executable.parent,
+                task_root=layout.task_root,
+                runtime_dir=layout.runtime_dir,
+                interpreter_bin=layout.python.parent,
                 log_group=cfg.log_group,
                 log_stream=self.log_stream,
                 log_socket=log_socket,
-                tmp_dir=tmp_dir,
+                tmp_dir=layout.tmp_dir,
             )
         )
-        spec = SandboxSpec(
-            environment_id=self.id,
-            argv=[str(cfg.interpreter.executable), "-m", "awslambdaric", cfg.spec.handler],
-            env=env,
-            code_dir=cfg.code_dir,
-            work_dir=self._dir,
-            memory_limit_mb=cfg.spec.memory_size_mb,
-            vcpus=cfg.vcpus,
-            stdout=stdout,
-            stderr=stderr,
-        )
+        stdout = self._channels.socket_pair("stdout")
+        stderr = self._channels.socket_pair("stderr")
         try:
-            self._process = await self._sandbox.start(spec)
+            self._process = await slot.start(
+                RuntimeCommand(
+                    argv=[str(layout.python), "-m", "awslambdaric", cfg.spec.handler],
+                    env=env,
+                    stdout=stdout,
+                    stderr=stderr,
+                )
+            )
         except errors.SandboxError:
             await self._cleanup()
             raise
         finally:
             stdout.close()
             stderr.close()
-        self._channels.set_pid(self._process.pid)
         loop = asyncio.get_running_loop()
         self._init_timer = loop.call_later(cfg.init_timeout_s, self._init_timed_out)
         self._watcher = loop.create_task(self._watch(), name=f"environment:{self.id[:8]}:watch")
@@ -288,13 +322,17 @@ class ExecutionEnvironment:
             return
         self.state = models.EnvironmentState.DRAINING
         deadline = time.monotonic() + timeout_s
-        while self._runtime.busy > 0 and time.monotonic() < deadline:
+        while self._waited_for() > 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await self.stop("drained")
 
     async def stop(self, reason: str) -> None:
-        """Stop the runtime now; invocations still running get ``Runtime.ExitError``."""
+        """Stop the runtime now; invocations still running get ``Runtime.ExitError``.
+
+        Returns once the environment has ended, also when another stop was under way.
+        """
         if self._stopping:
+            await self._ended.wait()
             return
         self._stopping = True
         self.end_reason = self.end_reason or reason
@@ -303,6 +341,10 @@ class ExecutionEnvironment:
         if self._process is not None:
             await self._process.stop(self._stop_grace_s)
         await self._finish(None)
+
+    def _waited_for(self) -> int:
+        """Invocations held here whose callers still wait (timed-out ones are not)."""
+        return self._runtime.busy - sum(1 for i in self._runtime.running() if i.future.done())
 
     def sample_memory(self) -> int:
         """Memory of the environment now; also updates ``peak_memory_bytes``."""
@@ -335,6 +377,9 @@ class ExecutionEnvironment:
         if self._init_timer is not None:
             self._init_timer.cancel()
         self.state = models.EnvironmentState.READY
+        pid = None if self._process is None else self._process.pid
+        if pid is not None:
+            self._channels.set_pid(pid)
         if not self._ready.done():
             self._ready.set_result(None)
         self._listener.environment_ready(self)
@@ -385,7 +430,12 @@ class ExecutionEnvironment:
             f"{invocation.timeout_s:.2f} seconds"
         )
         self._fail_invocation(invocation, "Sandbox.Timedout", message)
-        if self.config.spec.managed is None:
+        if self.config.spec.managed is not None:
+            # The code runs on (LMI_FACTS §2.7); a worker that never comes back is recycled.
+            asyncio.get_running_loop().call_later(
+                self._stuck_grace_s, self._check_stuck, invocation
+            )
+        else:
             # Classic Lambda resets the sandbox after a timeout; Managed Instances lets the
             # code run on (LMI_FACTS §2.7).
             self.state = models.EnvironmentState.DRAINING
@@ -394,6 +444,11 @@ class ExecutionEnvironment:
             )
 
     def on_worker_lost(self, invocation: Invocation | None) -> None:
+        if self._process is not None and self._process.out_of_memory():
+            # The kernel killed a process for memory: the environment is unhealthy and
+            # goes, failing everything it holds with Runtime.OutOfMemory (LMI_FACTS §3.4).
+            self._kill_out_of_memory(invocation)
+            return
         if invocation is not None:
             self._fail_invocation(
                 invocation,
@@ -402,8 +457,9 @@ class ExecutionEnvironment:
                 "a reason",
             )
         if self.state is models.EnvironmentState.READY:
-            # A worker is gone and the runtime will not restart it: replace the environment.
-            self.request_drain(self._stop_grace_s + 30.0, "a runtime worker exited")
+            # A worker is gone and the runtime will not restart it: replace the environment,
+            # letting the other workers finish what they run.
+            self.request_drain(self.config.spec.timeout_s, "a runtime worker exited")
 
     def on_init_error(self, error_type: str, body: bytes) -> None:
         self._init_error = (error_type, body)
@@ -502,6 +558,35 @@ class ExecutionEnvironment:
             )
         )
 
+    def _check_stuck(self, invocation: Invocation) -> None:
+        if invocation.runtime_answered or self.state is not models.EnvironmentState.READY:
+            return
+        self.request_drain(
+            self.config.spec.timeout_s,
+            f"a worker was still running request {invocation.request_id} "
+            f"{self._stuck_grace_s:.0f} s after its timeout",
+        )
+
+    def _kill_out_of_memory(self, lost: Invocation | None) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        status = ExitStatus(returncode=-9, out_of_memory=True)
+        if lost is not None:
+            self._fail_invocation(
+                lost,
+                "Runtime.OutOfMemory",
+                f"RequestId: {lost.request_id} Error: Runtime exited with error: "
+                f"{status.describe()}",
+            )
+
+        async def kill() -> None:
+            if self._process is not None:
+                await self._process.stop(0.0)
+            await self._finish(status)
+
+        asyncio.get_running_loop().create_task(kill(), name=f"environment:{self.id[:8]}:oom")
+
     def _init_timed_out(self) -> None:
         if self.state is not models.EnvironmentState.STARTING:
             return
@@ -545,10 +630,11 @@ class ExecutionEnvironment:
         if self._init_timer is not None:
             self._init_timer.cancel()
         if status is not None and self.state is models.EnvironmentState.STARTING:
+            exit_type = "Runtime.OutOfMemory" if status.out_of_memory else "Runtime.ExitError"
             error_type, body = self._init_error or (
-                "Runtime.ExitError",
+                exit_type,
                 error_payload(
-                    "Runtime.ExitError",
+                    exit_type,
                     f"RequestId: Error: Runtime exited with error: {status.describe()}",
                 ),
             )
@@ -563,6 +649,8 @@ class ExecutionEnvironment:
         elif status is not None and self.state is not models.EnvironmentState.FAILED:
             self.state = models.EnvironmentState.FAILED
             self.end_reason = f"Runtime exited with error: {status.describe()}"
+            if status.out_of_memory:
+                self.end_reason += " (Runtime.OutOfMemory)"
         error_type = (
             "Runtime.OutOfMemory" if status and status.out_of_memory else "Runtime.ExitError"
         )
@@ -584,10 +672,16 @@ class ExecutionEnvironment:
         await self._cleanup()
         if self.state not in (models.EnvironmentState.FAILED,):
             self.state = models.EnvironmentState.STOPPED
+        self._ended.set()
         self._listener.environment_ended(self)
 
     async def _cleanup(self) -> None:
-        await asyncio.to_thread(shutil.rmtree, self._dir, True)
+        def remove() -> None:
+            if self._slot is not None:
+                self._slot.close()
+            shutil.rmtree(self._dir, True)
+
+        await asyncio.to_thread(remove)
 
 
 def _json_request_id(text: str) -> str:

@@ -14,21 +14,23 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 
+from corral.agent.environment import EnvironmentTimings
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
-from corral.core import errors, models
+from corral.core import models
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.router.asyncq import AsyncInvoker
 from corral.router.router import Router
 from corral.sandbox.base import Sandbox
+from corral.sandbox.choose import open_sandbox
 from corral.sandbox.interpreters import RuntimeRegistry
-from corral.sandbox.process import ProcessSandbox
 from corral.scaler.loop import ScalerLoop
 from corral.store.catalog import Catalog
 from corral.store.code import CodeStore
 from corral.store.db import Database
 from corral.store.events import EventTable
+from corral.store.lock import DataDirLock
 from corral.telemetry.logs import RecentLogs
 
 __all__ = ["Services"]
@@ -50,6 +52,8 @@ class Services:
     registry: EnvironmentRegistry
     logs: RecentLogs
     sandbox: Sandbox
+    sandbox_warnings: tuple[str, ...]
+    lock: DataDirLock
     backend: LocalBackend
     scaler: ScalerLoop
     router: Router
@@ -63,14 +67,17 @@ class Services:
         Raises:
             errors.InvalidRequest: a setting names something this build cannot do.
         """
-        if settings.sandbox != "process":
-            raise errors.InvalidRequest(
-                f"sandbox {settings.sandbox!r} is not available in this version of Corral; "
-                "use CORRAL_SANDBOX=process"
-            )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(settings.run_dir, ignore_errors=True)
-        settings.run_dir.mkdir(parents=True, mode=0o700)
+        lock = DataDirLock(settings.data_dir)
+        lock.acquire()
+        try:
+            shutil.rmtree(settings.run_dir, ignore_errors=True)
+            settings.run_dir.mkdir(parents=True, mode=0o700)
+            choice = open_sandbox(settings)
+        except BaseException:
+            lock.release()
+            raise
+        sandbox = choice.sandbox
         partition = Partition(settings.region, settings.account_id)
         db = Database(settings.database_path)
         catalog = Catalog(db)
@@ -79,13 +86,15 @@ class Services:
         runtimes = RuntimeRegistry(settings.runtimes_dir)
         registry = EnvironmentRegistry()
         recent = RecentLogs()
-        sandbox = ProcessSandbox()
         backend = LocalBackend(
             sandbox=sandbox,
             registry=registry,
             sink=recent,
             run_dir=settings.run_dir,
-            stop_grace_s=settings.environment_stop_grace_s,
+            timings=EnvironmentTimings(
+                stop_grace_s=settings.environment_stop_grace_s,
+                stuck_worker_grace_s=settings.stuck_worker_grace_s,
+            ),
             launch_delay_s=settings.instance_launch_delay_s,
             region=settings.region,
         )
@@ -115,6 +124,8 @@ class Services:
             registry=registry,
             logs=recent,
             sandbox=sandbox,
+            sandbox_warnings=choice.warnings,
+            lock=lock,
             backend=backend,
             scaler=scaler,
             router=router,
@@ -159,9 +170,12 @@ class Services:
         except Exception as exc:
             failures.append(exc)
         try:
+            self.sandbox.close()
             self.db.close()
             shutil.rmtree(self.settings.run_dir, ignore_errors=True)
         except Exception as exc:
             failures.append(exc)
+        finally:
+            self.lock.release()
         for failure in failures:
             _log.error("error while stopping", exc_info=failure)

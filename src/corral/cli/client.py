@@ -171,8 +171,13 @@ def render_state(state: dict[str, Any]) -> Group:
         f"host: {host['vCpu']} vCPU, {host['memoryMiB']} MiB; instances: "
         f"{host['instanceVCpu']} vCPU, {host['instanceMemoryMiB']} MiB ({note})"
     )
-    if state.get("sandbox") == "process":
-        parts.append("[bold yellow]sandbox 'process'[/]: execution environments are not isolated")
+    info = state.get("sandboxInfo") or {"sandbox": state.get("sandbox", "?")}
+    parts.append(
+        f"sandbox: {info.get('sandbox')}"
+        + (f" ({info['isolation']}; network: {info['network']})" if "isolation" in info else "")
+    )
+    for warning in state.get("warnings", []):
+        parts.append(f"[bold yellow]warning:[/] {warning}")
     for provider in state["capacityProviders"]:
         table = Table(
             title=f"{provider['name']} ({provider['state']}, {provider['scalingMode']}, "

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from corral.api.app import create_app
+from corral.api.services import Services
 from corral.core import errors
 from corral.core.settings import Settings, is_loopback
 
@@ -140,7 +141,7 @@ async def _serve(settings: Settings) -> int:
         return 1
     port = sock.getsockname()[1]
     endpoint = f"http://{settings.host}:{port}"
-    _announce(settings, endpoint, sorted(available))
+    _announce(settings, endpoint, sorted(available), app.services)
     await task
     return 0
 
@@ -165,20 +166,19 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-def _announce(settings: Settings, endpoint: str, runtimes: list[str]) -> None:
+def _announce(settings: Settings, endpoint: str, runtimes: list[str], svc: Services) -> None:
     info = {"endpoint": endpoint, "pid": os.getpid()}
     (settings.data_dir / "server.json").write_text(json.dumps(info))
+    sandbox = svc.sandbox.describe()
     lines = [
         f"[bold]Corral[/] is serving the Lambda API on [cyan]{endpoint}[/]",
         f"data: {settings.data_dir.resolve()}",
         "runtimes: "
         + (", ".join(runtimes) or "[red]none installed[/] (run `corral runtimes install`)"),
+        f"sandbox: {sandbox['sandbox']} ({sandbox['isolation']}; network: {sandbox['network']})",
         f"try: aws lambda list-functions --endpoint-url {endpoint}",
     ]
     _console.print(Panel("\n".join(lines), expand=False))
-    _console.print(
-        "[bold yellow]warning:[/] sandbox 'process': functions run as plain processes on this "
-        "host, with no isolation from each other or from Corral's data. Use it for "
-        "development only."
-    )
+    for warning in svc.sandbox_warnings:
+        _console.print(f"[bold yellow]warning:[/] {warning}")
     print(f"Corral is serving on {endpoint}", flush=True)

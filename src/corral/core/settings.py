@@ -53,7 +53,14 @@ class Settings:
     endpoint_url: str = "http://127.0.0.1:9000"
     region: str = "us-east-1"
     account_id: str = "123456789012"
-    sandbox: str = "process"
+    # ``auto``: ``container`` where runc works, else ``process`` (with a warning).
+    sandbox: str = "auto"
+    runc: str = "runc"
+    # Outbound network of containers: ``auto`` (slirp4netns if installed), ``slirp4netns``
+    # or ``none`` (loopback only).
+    container_network: str = "auto"
+    # Processes and threads per execution environment (Lambda's quota is 1,024).
+    container_pids_limit: int = 1024
     run_root: str = "/tmp"
     # Where ``corral runtimes install`` looks for python3.X interpreters (os.pathsep-separated).
     python_path: str = ""
@@ -71,6 +78,9 @@ class Settings:
     # Lifecycle.
     drain_timeout_s: float = 10.0
     environment_stop_grace_s: float = 2.0
+    # A Managed Instances worker still busy this long after its invocation timed out gets
+    # its environment recycled (the code is not stopped at the timeout, as on AWS).
+    stuck_worker_grace_s: float = 60.0
     classic_init_timeout_s: float = 10.0
     scale_interval_s: float = 1.0
     # Environments starting at once: booting a runtime costs CPU, and a burst of boots on

@@ -1,7 +1,12 @@
 """The ``Sandbox`` protocol: start one execution environment's runtime, stop it, watch it.
 
-Callers (``agent.environment``) describe what to run with a ``SandboxSpec``; the sandbox
-decides how it is isolated and returns a ``SandboxProcess`` to wait on and stop.
+Callers (``agent.environment``) describe an environment with a ``SandboxSpec`` and get a
+``SandboxSlot``: the paths the runtime will see (``RuntimeLayout``) and a listening socket
+for its Runtime API that only that runtime can reach. ``slot.start`` then runs the runtime
+and returns a ``SandboxProcess`` to wait on, measure and stop.
+
+Two sandboxes: ``container`` (``sandbox.container``, runc) and ``process``
+(``sandbox.process``, no isolation).
 """
 
 from __future__ import annotations
@@ -9,40 +14,76 @@ from __future__ import annotations
 import signal
 import socket
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["ExitStatus", "Sandbox", "SandboxProcess", "SandboxSpec"]
+from corral.sandbox.interpreters import Interpreter
+
+__all__ = [
+    "ExitStatus",
+    "RuntimeCommand",
+    "RuntimeLayout",
+    "Sandbox",
+    "SandboxProcess",
+    "SandboxSlot",
+    "SandboxSpec",
+]
 
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """What to run: the command, its environment, and its resources."""
+    """What one execution environment needs: its code, runtime and resources (host view)."""
 
     environment_id: str
-    argv: Sequence[str]
-    env: Mapping[str, str]
     code_dir: Path
     work_dir: Path
+    interpreter: Interpreter
     memory_limit_mb: int
     vcpus: int
+    ephemeral_storage_mb: int = 512
+
+    @property
+    def log_socket(self) -> Path:
+        """Where the environment's log socket lives on the host."""
+        return self.work_dir / "ipc" / "log.sock"
+
+
+@dataclass(frozen=True)
+class RuntimeLayout:
+    """Where the runtime finds things, as paths seen from inside its sandbox."""
+
+    task_root: Path
+    runtime_dir: Path
+    python: Path
+    tmp_dir: Path
+    log_socket: Path
+
+
+@dataclass(frozen=True)
+class RuntimeCommand:
+    """The runtime's main process: its command line, environment and output sockets."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
     stdout: socket.socket
     stderr: socket.socket
-    extra_paths: Sequence[Path] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
 class ExitStatus:
-    """How the runtime's main process ended."""
+    """How the runtime's main process ended.
+
+    ``out_of_memory``: the environment hit its memory limit and the kernel killed a
+    process of it. Lambda still writes the exit as ``signal: killed``; the error type
+    (``Runtime.OutOfMemory``) tells the two apart.
+    """
 
     returncode: int
     out_of_memory: bool = False
 
     def describe(self) -> str:
         """Lambda's wording, e.g. ``exit status 1`` or ``signal: killed``."""
-        if self.out_of_memory:
-            return "signal: killed (out of memory)"
         if self.returncode < 0:
             return f"signal: {_signal_name(-self.returncode)}"
         return f"exit status {self.returncode}"
@@ -78,8 +119,8 @@ class SandboxProcess(Protocol):
     """A running execution environment."""
 
     @property
-    def pid(self) -> int:
-        """The pid of the runtime's main process, as this host sees it."""
+    def pid(self) -> int | None:
+        """The runtime's main process as this host sees it (None until it is known)."""
 
     async def wait(self) -> ExitStatus:
         """Wait until the main process exits."""
@@ -94,13 +135,48 @@ class SandboxProcess(Protocol):
         """Memory used by the whole environment now."""
 
     def cpu_seconds(self) -> float:
-        """CPU time used by the processes of the environment that are alive now."""
+        """CPU time used by the environment (monotonic while it runs)."""
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel killed a process of the environment for exceeding its memory."""
+
+
+class SandboxSlot(Protocol):
+    """One environment's place in a sandbox, reserved before its runtime starts."""
+
+    layout: RuntimeLayout
+
+    def listen(self) -> socket.socket:
+        """A listening TCP socket for the Runtime API, reachable by this runtime only
+        (as ``127.0.0.1:<its port>``)."""
+
+    async def start(self, command: RuntimeCommand) -> SandboxProcess:
+        """Start the runtime.
+
+        Raises:
+            errors.SandboxError: it could not be started.
+        """
+
+    def close(self) -> None:
+        """Release what ``listen`` and ``start`` took (idempotent)."""
 
 
 class Sandbox(Protocol):
     """Starts execution environments in one kind of isolation."""
 
     name: str
+    # Whether functions are isolated from each other and from the host.
+    isolated: bool
 
-    async def start(self, spec: SandboxSpec) -> SandboxProcess:
-        """Start the runtime described by ``spec``."""
+    def prepare(self, spec: SandboxSpec) -> SandboxSlot:
+        """Reserve a slot for the environment described by ``spec``.
+
+        Raises:
+            errors.SandboxError: the sandbox cannot hold it (namespaces, cgroups, disk).
+        """
+
+    def describe(self) -> dict[str, str]:
+        """What ``corral status`` shows about this sandbox (name, isolation, network)."""
+
+    def close(self) -> None:
+        """Release what the sandbox holds on the host (after every environment stopped)."""

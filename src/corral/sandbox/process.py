@@ -13,11 +13,19 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 
 import psutil
 
 from corral.core import errors
-from corral.sandbox.base import ExitStatus, SandboxProcess, SandboxSpec
+from corral.sandbox.base import (
+    ExitStatus,
+    RuntimeCommand,
+    RuntimeLayout,
+    SandboxProcess,
+    SandboxSlot,
+    SandboxSpec,
+)
 
 __all__ = ["ProcessSandbox"]
 
@@ -58,7 +66,7 @@ class _Process:
         self._status: ExitStatus | None = None
 
     @property
-    def pid(self) -> int:
+    def pid(self) -> int | None:
         return self._proc.pid
 
     async def wait(self) -> ExitStatus:
@@ -85,6 +93,9 @@ class _Process:
                 total += psutil.Process(pid).memory_info().rss
         return total
 
+    def out_of_memory(self) -> bool:
+        return False  # no memory limit here
+
     async def stop(self, grace_s: float) -> None:
         pids = self.pids()
         self._signal_group(signal.SIGTERM)
@@ -104,23 +115,60 @@ class _Process:
             os.killpg(self._proc.pid, sig)
 
 
-class ProcessSandbox:
-    """Runs each execution environment as a process group (no isolation)."""
+class _Slot:
+    def __init__(self, spec: SandboxSpec) -> None:
+        self._spec = spec
+        tmp_dir = spec.work_dir / "tmp"
+        self.layout = RuntimeLayout(
+            task_root=spec.code_dir,
+            runtime_dir=spec.interpreter.executable.parent.parent,
+            python=spec.interpreter.executable,
+            tmp_dir=tmp_dir,
+            log_socket=spec.log_socket,
+        )
 
-    name = "process"
+    def listen(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        return sock
 
-    async def start(self, spec: SandboxSpec) -> SandboxProcess:
+    async def start(self, command: RuntimeCommand) -> SandboxProcess:
         try:
+            self.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(
-                *spec.argv,
-                cwd=str(spec.code_dir),
-                env=dict(spec.env),
+                *command.argv,
+                cwd=str(self._spec.code_dir),
+                env=dict(command.env),
                 stdin=asyncio.subprocess.DEVNULL,
-                stdout=spec.stdout.fileno(),
-                stderr=spec.stderr.fileno(),
+                stdout=command.stdout.fileno(),
+                stderr=command.stderr.fileno(),
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
-            raise errors.SandboxError(f"could not start {spec.argv[0]}: {exc}") from exc
+            raise errors.SandboxError(f"could not start {command.argv[0]}: {exc}") from exc
         return _Process(proc)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessSandbox:
+    """Runs each execution environment as a process group (no isolation)."""
+
+    name = "process"
+    isolated = False
+
+    def prepare(self, spec: SandboxSpec) -> SandboxSlot:
+        return _Slot(spec)
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "sandbox": self.name,
+            "isolation": "none: functions can read each other's code, the data directory "
+            "and the host",
+            "network": "host",
+        }
+
+    def close(self) -> None:
+        pass
