@@ -26,9 +26,14 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One Corral server for the tests of a module; stopped with Ctrl+C at the end."""
-    srv = start_server(tmp_path_factory.mktemp("corral"))
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """One Corral server for the tests of a module; stopped with Ctrl+C at the end. A module
+    may set ``SERVER_ENV`` (``CORRAL_*`` variables) for its server."""
+    srv = start_server(
+        tmp_path_factory.mktemp("corral"), **getattr(request.module, "SERVER_ENV", {})
+    )
     yield srv
     pids = srv.tree()
     srv.stop(signal.SIGINT)

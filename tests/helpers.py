@@ -169,6 +169,23 @@ class Server:
         response.raise_for_status()
         return [event["message"] for event in response.json()["events"]]
 
+    def state(self) -> dict[str, Any]:
+        """What ``/corral/v1/state`` reports."""
+        response = httpx.get(f"{self.url}/corral/v1/state", timeout=10)
+        response.raise_for_status()
+        state: dict[str, Any] = response.json()
+        return state
+
+    def environments(self, function: str, version: str = "1") -> list[dict[str, Any]]:
+        """The Managed Instances environments of one version, as ``corral status`` lists them."""
+        return [
+            e
+            for p in self.state()["capacityProviders"]
+            for i in p["instances"]
+            for e in i["environments"]
+            if e["functionArn"].endswith(f":{function}:{version}")
+        ]
+
     def marks(self, function: str, token: str) -> list[str]:
         """Request ids of the invocations that ran the echo function with ``{"mark": token}``."""
         prefix = f"MARK {token} "
@@ -187,7 +204,7 @@ def start_server(data_dir: Path, **env: str) -> Server:
             "CORRAL_INSTANCE_LAUNCH_DELAY_S": "0",
             "CORRAL_DRAIN_TIMEOUT_S": "10",
             "CORRAL_ASYNC_RETRY_DELAY_S": "0.5",
-            "CORRAL_LOG_LEVEL": "info",
+            "CORRAL_LOG_LEVEL": os.environ.get("TEST_CORRAL_LOG_LEVEL", "info"),
         }
     )
     full_env.update(env)

@@ -297,17 +297,6 @@ def test_capacity_provider_update_and_list(lam: LambdaClient, provider_arn: str)
     assert got["CapacityProviderScalingConfig"]["ScalingPolicies"][0]["TargetValue"] == 30.0
 
 
-def _environments(server: Any, name: str) -> list[dict[str, Any]]:
-    state = json.loads(_get(server.url + "/corral/v1/state"))
-    return [
-        e
-        for p in state["capacityProviders"]
-        for i in p["instances"]
-        for e in i["environments"]
-        if e["functionArn"].endswith(f":{name}:1")
-    ]
-
-
 def test_a_timed_out_invocation_keeps_running_and_holds_its_slot(
     lam: LambdaClient, make_function: Any, provider_arn: str, server: Any
 ) -> None:
@@ -335,15 +324,15 @@ def test_a_worker_killed_while_idle_does_not_lose_invocations_and_is_replaced(
     from tests.helpers import wait_for
 
     name = published(lam, make_function, provider_arn, concurrency=2)
-    before = {e["id"] for e in _environments(server, name)}
-    victim_env = _environments(server, name)[0]
+    before = {e["id"] for e in server.environments(name)}
+    victim_env = server.environments(name)[0]
     workers = psutil.Process(victim_env["pid"]).children()
     assert len(workers) == 2
     os.kill(workers[0].pid, signal.SIGKILL)
     for _ in range(20):
         assert invoke(lam, name, {}, Qualifier="1")["StatusCode"] == 200
     wait_for(
-        lambda: {e["id"] for e in _environments(server, name) if e["state"] == "Ready"} - before,
+        lambda: {e["id"] for e in server.environments(name) if e["state"] == "Ready"} - before,
         timeout_s=30,
     )
-    assert victim_env["id"] not in {e["id"] for e in _environments(server, name)}
+    assert victim_env["id"] not in {e["id"] for e in server.environments(name)}

@@ -92,6 +92,11 @@ def test_a_managed_function_gets_its_timeout_between_130_and_900_seconds() -> No
     assert {t: policy.init_timeout_s(_spec(t, managed=True), 10.0) for t in cases} == cases
 
 
+def test_the_managed_init_floor_is_a_setting() -> None:
+    cases = {3: 5.0, 300: 300.0}
+    assert {t: policy.init_timeout_s(_spec(t, managed=True), 10.0, 5.0) for t in cases} == cases
+
+
 def test_a_classic_environment_is_reaped_only_when_idle_for_the_whole_timeout() -> None:
     assert policy.should_reap_classic(300.0, 0, 300.0)
     assert not policy.should_reap_classic(299.9, 0, 300.0)

@@ -62,6 +62,9 @@ __all__ = [
 _log = logging.getLogger("corral.environment")
 # Share of its vCPUs or memory above which an environment takes no new invocation.
 _OVERLOAD = 0.95
+# When a worker vanishes, how long to wait for the runtime's exit status before failing
+# its invocation without one (the runtime itself may live on).
+_LOST_WORKER_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class ExecutionEnvironment:
         self._stopping = False
         self._finished = False
         self._ended = asyncio.Event()
+        self._out_of_memory = False
         self.reserved = False
         self._init_error: tuple[str, bytes] | None = None
         self._cold_pending = config.spec.managed is None
@@ -352,7 +356,9 @@ class ExecutionEnvironment:
             return 0
         current = self._process.memory_bytes()
         self.memory_bytes = current
-        self.peak_memory_bytes = max(self.peak_memory_bytes, current)
+        self.peak_memory_bytes = max(
+            self.peak_memory_bytes, current, self._process.peak_memory_bytes()
+        )
         return current
 
     def sample_usage(self) -> None:
@@ -444,22 +450,22 @@ class ExecutionEnvironment:
             )
 
     def on_worker_lost(self, invocation: Invocation | None) -> None:
-        if self._process is not None and self._process.out_of_memory():
+        if self._out_of_memory or (self._process is not None and self._process.out_of_memory()):
             # The kernel killed a process for memory: the environment is unhealthy and
             # goes, failing everything it holds with Runtime.OutOfMemory (LMI_FACTS §3.4).
             self._kill_out_of_memory(invocation)
             return
-        if invocation is not None:
-            self._fail_invocation(
-                invocation,
-                "Runtime.ExitError",
-                f"RequestId: {invocation.request_id} Error: Runtime exited without providing "
-                "a reason",
-            )
         if self.state is models.EnvironmentState.READY:
-            # A worker is gone and the runtime will not restart it: replace the environment,
-            # letting the other workers finish what they run.
-            self.request_drain(self.config.spec.timeout_s, "a runtime worker exited")
+            if self.config.spec.managed is None:
+                self.state = models.EnvironmentState.DRAINING  # the runtime was the worker
+            else:
+                # A worker is gone and the runtime will not restart it: replace the
+                # environment, letting the other workers finish what they run.
+                self.request_drain(self.config.spec.timeout_s, "a runtime worker exited")
+        if invocation is not None:
+            asyncio.get_running_loop().create_task(
+                self._fail_lost(invocation), name=f"environment:{self.id[:8]}:lost"
+            )
 
     def on_init_error(self, error_type: str, body: bytes) -> None:
         self._init_error = (error_type, body)
@@ -558,6 +564,32 @@ class ExecutionEnvironment:
             )
         )
 
+    async def _fail_lost(self, invocation: Invocation) -> None:
+        """Fail an invocation whose worker vanished, saying how the runtime ended if it did
+        (a worker also vanishes when the whole runtime dies)."""
+        status: ExitStatus | None = None
+        if self._process is not None:
+            with contextlib.suppress(TimeoutError):
+                status = await asyncio.wait_for(
+                    asyncio.shield(self._process.wait()), _LOST_WORKER_WAIT_S
+                )
+        if invocation.future.done():
+            return
+        if status is None:
+            self._fail_invocation(
+                invocation,
+                "Runtime.ExitError",
+                f"RequestId: {invocation.request_id} Error: Runtime exited without providing "
+                "a reason",
+            )
+            return
+        self._fail_invocation(
+            invocation,
+            "Runtime.OutOfMemory" if status.out_of_memory else "Runtime.ExitError",
+            f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+            f"{status.describe()}",
+        )
+
     def _check_stuck(self, invocation: Invocation) -> None:
         if invocation.runtime_answered or self.state is not models.EnvironmentState.READY:
             return
@@ -568,17 +600,20 @@ class ExecutionEnvironment:
         )
 
     def _kill_out_of_memory(self, lost: Invocation | None) -> None:
-        if self._stopping:
-            return
-        self._stopping = True
+        self._out_of_memory = True
         status = ExitStatus(returncode=-9, out_of_memory=True)
-        if lost is not None:
+        if lost is not None and not lost.future.done():
             self._fail_invocation(
                 lost,
                 "Runtime.OutOfMemory",
                 f"RequestId: {lost.request_id} Error: Runtime exited with error: "
                 f"{status.describe()}",
             )
+        if self._stopping:
+            return  # already going: the rest is failed on the way out
+        self._stopping = True
+        self.state = models.EnvironmentState.FAILED  # takes nothing more from now on
+        self.end_reason = f"Runtime exited with error: {status.describe()} (Runtime.OutOfMemory)"
 
         async def kill() -> None:
             if self._process is not None:
@@ -673,6 +708,14 @@ class ExecutionEnvironment:
         if self.state not in (models.EnvironmentState.FAILED,):
             self.state = models.EnvironmentState.STOPPED
         self._ended.set()
+        _log.info(
+            "environment %s of %s:%s ended (%s): %s",
+            self.id[:8],
+            self.ref.function,
+            self.ref.version,
+            self.state.value,
+            self.end_reason or "stopped",
+        )
         self._listener.environment_ended(self)
 
     async def _cleanup(self) -> None:

@@ -82,6 +82,8 @@ class Settings:
     # its environment recycled (the code is not stopped at the timeout, as on AWS).
     stuck_worker_grace_s: float = 60.0
     classic_init_timeout_s: float = 10.0
+    # Managed Instances: a runtime may initialise for max(this, the function's timeout).
+    managed_init_timeout_s: float = 130.0
     scale_interval_s: float = 1.0
     # Environments starting at once: booting a runtime costs CPU, and a burst of boots on
     # a small host delays every one of them; a few at a time get traffic sooner.

@@ -134,6 +134,9 @@ class SandboxProcess(Protocol):
     def memory_bytes(self) -> int:
         """Memory used by the whole environment now."""
 
+    def peak_memory_bytes(self) -> int:
+        """The most memory the environment has held at once, if the sandbox tracks it (else 0)."""
+
     def cpu_seconds(self) -> float:
         """CPU time used by the environment (monotonic while it runs)."""
 

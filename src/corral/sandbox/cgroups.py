@@ -159,16 +159,38 @@ class EnvironmentCgroup:
             inactive = _read_keyed(base / "memory.stat", "total_inactive_file")
         return max(0, used - inactive)
 
+    def peak_memory_bytes(self) -> int:
+        """The highest memory use so far (kernel-tracked, so no spike is missed)."""
+        if self._tree.version == 2:
+            return _read_int(self._dir("") / "memory.peak")
+        return _read_int(self._dir("memory") / "memory.max_usage_in_bytes")
+
     def cpu_seconds(self) -> float:
         if self._tree.version == 2:
             return _read_keyed(self._dir("") / "cpu.stat", "usage_usec") / 1e6
         return _read_int(self._dir("cpuacct") / "cpuacct.usage") / 1e9
 
     def oom_kills(self) -> int:
-        """How many processes the kernel killed here for exceeding the memory limit."""
+        """How many processes the kernel killed here for exceeding the memory limit.
+
+        v2 counts for the whole subtree. v1 counts in the victim's own cgroup, runc's leaf,
+        which runc removes when the runtime exits: after that only ``limit_hits`` is left.
+        """
         if self._tree.version == 2:
             return _read_keyed(self._dir("") / "memory.events", "oom_kill")
-        return _read_keyed(self._dir("memory") / "memory.oom_control", "oom_kill")
+        memory = self._dir("memory")
+        return _read_keyed(memory / "memory.oom_control", "oom_kill") + _read_keyed(
+            memory / RUNTIME_LEAF / "memory.oom_control", "oom_kill"
+        )
+
+    def reached_limit(self) -> bool:
+        """Whether memory use ever reached the limit (reclaim, and possibly an OOM kill)."""
+        if self._tree.version == 2:
+            return _read_keyed(self._dir("") / "memory.events", "max") > 0
+        # v1: recent kernels no longer count ``memory.failcnt``; the peak tells.
+        memory = self._dir("memory")
+        limit = _read_int(memory / "memory.limit_in_bytes")
+        return limit > 0 and _read_int(memory / "memory.max_usage_in_bytes") >= limit
 
     def pids(self) -> list[int]:
         """Every process of the environment (host pids)."""

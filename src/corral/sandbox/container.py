@@ -128,6 +128,11 @@ class _Container:
             if self._status is None:
                 code = await self._proc.wait()
                 status = _exit_status(code, self._cgroup.oom_kills() > 0)
+                if status.returncode == -signal.SIGKILL and self._cgroup.reached_limit():
+                    # Killed while at its memory limit: the counter of the kill went with
+                    # runc's cgroup (v1), but this is the kernel's OOM killer.
+                    status = ExitStatus(status.returncode, out_of_memory=True)
+                _log.debug("container %s exited: runc %d, %s", self._slot.name, code, status)
                 await asyncio.to_thread(self._slot.release)
                 self._status = status
         return self._status
@@ -137,6 +142,9 @@ class _Container:
 
     def memory_bytes(self) -> int:
         return self._cgroup.memory_bytes()
+
+    def peak_memory_bytes(self) -> int:
+        return self._cgroup.peak_memory_bytes()
 
     def cpu_seconds(self) -> float:
         return self._cgroup.cpu_seconds()
@@ -164,6 +172,7 @@ class _ContainerSlot:
     def __init__(self, sandbox: ContainerSandbox, spec: SandboxSpec) -> None:
         self._sandbox = sandbox
         self._spec = spec
+        self.name = spec.environment_id[:8]
         self._bundle = spec.work_dir / "bundle"
         self.pid_file = self._bundle / "runtime.pid"
         self._namespace: NetworkNamespace | None = None

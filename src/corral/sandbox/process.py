@@ -93,6 +93,9 @@ class _Process:
                 total += psutil.Process(pid).memory_info().rss
         return total
 
+    def peak_memory_bytes(self) -> int:
+        return 0  # sampled by the environment instead
+
     def out_of_memory(self) -> bool:
         return False  # no memory limit here
 

@@ -414,7 +414,11 @@ class ScalerLoop:
             interpreter=interpreter,
             region=self._partition.region,
             log_group=spec.logging.log_group or f"/aws/lambda/{version.function_name}",
-            init_timeout_s=policy.init_timeout_s(spec, self._settings.classic_init_timeout_s),
+            init_timeout_s=policy.init_timeout_s(
+                spec,
+                self._settings.classic_init_timeout_s,
+                self._settings.managed_init_timeout_s,
+            ),
             instance_id=instance_id,
             revision_id=version.revision_id,
             capacity_provider=provider,

@@ -102,12 +102,14 @@ def should_reap_classic(idle_s: float, outstanding: int, idle_timeout_s: float) 
     return outstanding == 0 and idle_s >= idle_timeout_s
 
 
-def init_timeout_s(spec: models.FunctionSpec, classic_init_timeout_s: float) -> float:
+def init_timeout_s(
+    spec: models.FunctionSpec, classic_init_timeout_s: float, managed_init_floor_s: float = 130.0
+) -> float:
     """How long a runtime may take to initialise.
 
-    Managed Instances: ``max(130 s, function timeout up to 900 s)`` (LMI_FACTS §2.7);
-    classic Lambda: a fixed init phase (10 s on AWS).
+    Managed Instances: ``max(130 s, function timeout up to 900 s)`` (LMI_FACTS §2.7; the
+    130 s floor is a setting); classic Lambda: a fixed init phase (10 s on AWS).
     """
     if spec.managed is None:
         return classic_init_timeout_s
-    return float(max(130, min(spec.timeout_s, 900)))
+    return float(max(managed_init_floor_s, min(spec.timeout_s, 900)))

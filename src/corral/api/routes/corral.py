@@ -131,6 +131,8 @@ def _environment(svc: Services, env: ExecutionEnvironment) -> dict[str, object]:
         "vCpu": env.config.vcpus,
         "memoryMiB": env.config.spec.memory_size_mb,
         "pid": env.pid,
+        "logStream": env.log_stream,
+        "endReason": env.end_reason,
     }
 
 
