@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 from corral.cli import main
 from corral.sandbox import interpreters
 from tests.conftest import managed_config
-from tests.helpers import LambdaClient, Server, wait_version_active
+from tests.helpers import LambdaClient, Server, echo_zip, start_server, wait_version_active
 
 
 def corral(*args: str, **env: str) -> Result:
@@ -167,6 +167,34 @@ def test_serve_refuses_containers_where_they_cannot_run_and_says_why(tmp: Path) 
     message = " ".join(done.stderr.split())
     assert "sandbox 'container' cannot run here: '/nowhere/runc' not found" in message
     assert "CORRAL_SANDBOX=process" in message
+
+
+def test_without_working_containers_auto_falls_back_to_process_and_says_so_loudly(
+    tmp: Path,
+) -> None:
+    srv = start_server(tmp / "data", CORRAL_RUNC="/nowhere/runc")
+    try:
+        banner = " ".join(srv.log().split())
+        assert "warning: sandbox 'process' (containers cannot run here:" in banner
+        assert "'/nowhere/runc' not found" in banner
+        done = corral("status", "--endpoint-url", srv.url)
+        assert exited(done, 0), done.output
+        status = " ".join(done.output.split())
+        assert "sandbox: process" in status
+        assert "warning: sandbox 'process'" in status and "no isolation" in status
+        as_json = json.loads(corral("status", "--json", "--endpoint-url", srv.url).stdout)
+        assert as_json["sandbox"] == "process" and as_json["warnings"]
+        lam = srv.client()
+        lam.create_function(
+            FunctionName="plain",
+            Runtime="python3.11",
+            Role="arn:aws:iam::123456789012:role/r",
+            Handler="app.handler",
+            Code={"ZipFile": echo_zip()},
+        )
+        assert lam.invoke(FunctionName="plain")["StatusCode"] == 200  # and it still works
+    finally:
+        srv.stop()
 
 
 def test_serve_on_a_port_in_use_says_so_without_a_traceback(server: Server, tmp: Path) -> None:
