@@ -16,7 +16,7 @@ from corral.sandbox.rootfs import RUNTIME_UID, build_rootfs
 
 
 def config(**changes: Any) -> dict[str, Any]:
-    inputs = {
+    inputs: dict[str, Any] = {
         "argv": ["/var/runtime/bin/python", "-m", "awslambdaric", "app.handler"],
         "env": {"A": "1", "_HANDLER": "app.handler"},
         "rootfs": Path("/run/corral/rootfs"),
