@@ -197,6 +197,15 @@ def test_without_working_containers_auto_falls_back_to_process_and_says_so_loudl
         srv.stop()
 
 
+def test_a_second_server_on_the_same_data_directory_is_refused(server: Server, tmp: Path) -> None:
+    done = serve(tmp, CORRAL_DATA_DIR=str(server.data_dir))
+    assert done.returncode == 2, done.stderr
+    message = " ".join(done.stderr.split())
+    assert f"another Corral (pid {server.proc.pid}) is using the data directory" in message
+    assert "Traceback" not in done.stderr
+    assert server.client().list_functions()["Functions"] is not None  # the first one serves on
+
+
 def test_serve_on_a_port_in_use_says_so_without_a_traceback(server: Server, tmp: Path) -> None:
     port = urllib.parse.urlsplit(server.url).port
     done = serve(tmp, CORRAL_PORT=str(port))
