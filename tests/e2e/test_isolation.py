@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers import LambdaClient, Server, invoke, zip_code
+from tests.helpers import LambdaClient, Server, invoke, wait_for, zip_code
 
 PROBE = r"""
 import errno, json, os, socket, threading, time
@@ -160,6 +160,16 @@ def probe(lam: LambdaClient) -> Iterator[str]:
     )
     yield name
     lam.delete_function(FunctionName=name)
+
+
+def configure(lam: LambdaClient, name: str, **settings: Any) -> None:
+    """Change a function's settings and wait until they apply."""
+    lam.update_function_configuration(FunctionName=name, **settings)
+    wait_for(
+        lambda: (
+            lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful"
+        )
+    )
 
 
 def ask(lam: LambdaClient, name: str, **event: Any) -> Any:
