@@ -163,11 +163,20 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def log_messages(self, function: str) -> list[str]:
-        """What ``function`` logged recently (its log group, every stream)."""
-        response = httpx.get(f"{self.url}/corral/v1/logs/aws/lambda/{function}", timeout=10)
+    def log_events(self, function: str, **params: str) -> list[dict[str, Any]]:
+        """What ``function`` logged (``GET /corral/v1/logs``), oldest first."""
+        response = httpx.get(
+            f"{self.url}/corral/v1/logs",
+            params={"function": function, "limit": "10000", **params},
+            timeout=10,
+        )
         response.raise_for_status()
-        return [event["message"] for event in response.json()["events"]]
+        events: list[dict[str, Any]] = response.json()["events"]
+        return events
+
+    def log_messages(self, function: str) -> list[str]:
+        """The messages ``function`` logged, oldest first."""
+        return [event["message"] for event in self.log_events(function)]
 
     def state(self) -> dict[str, Any]:
         """What ``/corral/v1/state`` reports."""

@@ -105,20 +105,12 @@ def under_load(
         outcomes = [f.result() for f in running]
         faulted = injected.result()
     streams = {}
-    for event in _log_events(server, name):
+    for event in server.log_events(name):
         if event["message"].startswith("handling "):
             streams[event["message"].split()[1]] = event["logStreamName"]
     for outcome in {id(o): o for o in [*outcomes, faulted]}.values():
         outcome.stream = streams.get(outcome.request_id, "")
     return outcomes, faulted
-
-
-def _log_events(server: Server, name: str) -> list[dict[str, Any]]:
-    import httpx
-
-    response = httpx.get(f"{server.url}/corral/v1/logs/aws/lambda/{name}", timeout=10)
-    events: list[dict[str, Any]] = response.json()["events"]
-    return events
 
 
 def _handling(server: Server, name: str) -> int:

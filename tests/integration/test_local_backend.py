@@ -14,7 +14,7 @@ from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
 from corral.core import models
 from corral.sandbox.process import ProcessSandbox
-from corral.telemetry.logs import RecentLogs
+from corral.telemetry.logstore import LogQuery, LogStore
 
 KIND = models.InstanceType("c7g.xlarge", "c7g", "compute", "arm64", 4, 8192, 0.145)
 
@@ -32,7 +32,7 @@ def provider(level: str = "") -> models.CapacityProvider:
     )
 
 
-def backend(tmp_path: Path, sink: RecentLogs, delay_s: float = 0.05) -> LocalBackend:
+def backend(tmp_path: Path, sink: LogStore, delay_s: float = 0.05) -> LocalBackend:
     return LocalBackend(
         sandbox=ProcessSandbox(),
         registry=EnvironmentRegistry(),
@@ -43,15 +43,16 @@ def backend(tmp_path: Path, sink: RecentLogs, delay_s: float = 0.05) -> LocalBac
     )
 
 
-def events(sink: RecentLogs) -> list[dict[str, Any]]:
-    return [json.loads(r.message) for r in sink.records("/aws/lambda/capacity-provider/pool")]
+def events(sink: LogStore) -> list[dict[str, Any]]:
+    found = sink.query(LogQuery("/aws/lambda/capacity-provider/pool"))
+    return [json.loads(e.message) for e in found]
 
 
 @pytest.mark.asyncio
 async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_terminated(
     tmp_path: Path,
 ) -> None:
-    sink = RecentLogs()
+    sink = LogStore(tmp_path / "logs.db")
     local = backend(tmp_path, sink)
     local.start()
     info = local.launch_instance(provider(), KIND)
@@ -85,7 +86,7 @@ async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_ter
 
 @pytest.mark.asyncio
 async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path) -> None:
-    sink = RecentLogs()
+    sink = LogStore(tmp_path / "logs.db")
     local = backend(tmp_path, sink, delay_s=0.0)
     local.start()
     local.launch_instance(provider("WARN"), KIND)
@@ -96,7 +97,7 @@ async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path) -> No
 
 @pytest.mark.asyncio
 async def test_a_launch_failure_is_logged_once_a_minute_at_warn(tmp_path: Path) -> None:
-    sink = RecentLogs()
+    sink = LogStore(tmp_path / "logs.db")
     local = backend(tmp_path, sink)
     for _ in range(3):
         local.report_launch_failure(provider("WARN"), "No allowed instance type can hold it")
@@ -110,7 +111,7 @@ async def test_a_launch_failure_is_logged_once_a_minute_at_warn(tmp_path: Path) 
 async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
     tmp_path: Path,
 ) -> None:
-    sink = RecentLogs()
+    sink = LogStore(tmp_path / "logs.db")
     problems: list[str | None] = [None]
     local = LocalBackend(
         sandbox=ProcessSandbox(),

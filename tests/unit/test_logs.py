@@ -90,23 +90,23 @@ def test_a_platform_start_names_the_request_version_and_function() -> None:
     }
 
 
-def test_recent_logs_filter_by_group_and_request_id_oldest_first() -> None:
-    recent = logs.RecentLogs()
-    for group, request_id, text in [
-        ("g1", "r1", "one"),
-        ("g1", "r2", "two"),
-        ("g2", "r1", "elsewhere"),
-        ("g1", "r1", "three"),
-        ("g1", "", "init"),
-    ]:
-        recent.emit(logs.LogRecord(0.0, group, "s", request_id, message=text))
-    assert [r.message for r in recent.records("g1", "r1")] == ["one", "three"]
-    assert [r.message for r in recent.records("g1")] == ["one", "two", "three", "init"]
-    assert recent.records("missing") == []
+def test_json_functions_drop_application_lines_below_their_level() -> None:
+    warn = logs.LevelFilter("JSON", "WARN", None)
+    assert not warn.keeps("plain print")  # no level: INFO
+    assert not warn.keeps('{"level": "INFO", "message": "m"}')
+    assert warn.keeps('{"level": "WARNING", "message": "m"}')
+    assert warn.keeps('{"level": "error", "message": "m"}')
+    assert not warn.keeps('{"level": 7}')  # not a level: INFO
+    assert not warn.keeps("{not json")
+    default = logs.LevelFilter("JSON", None, None)
+    assert default.keeps("plain print")
+    assert not default.keeps('{"level": "DEBUG"}')
+    trace = logs.LevelFilter("JSON", "TRACE", None)
+    assert trace.keeps('{"level": "TRACE"}')
 
 
-def test_recent_logs_keep_only_the_newest_records_of_each_group() -> None:
-    recent = logs.RecentLogs(per_group=2)
-    for text in ["a", "b", "c"]:
-        recent.emit(logs.LogRecord(0.0, "g", "s", "r", message=text))
-    assert [r.message for r in recent.records("g")] == ["b", "c"]
+def test_text_functions_are_never_filtered_and_warn_hides_platform_records() -> None:
+    text = logs.LevelFilter("Text", "FATAL", "WARN")
+    assert text.keeps('{"level": "DEBUG"}') and text.platform
+    assert not logs.LevelFilter("JSON", None, "WARN").platform
+    assert logs.LevelFilter("JSON", None, "DEBUG").platform

@@ -110,10 +110,17 @@ PUBLIC: dict[str, set[str]] = {
         "spec_from_json",
         "spec_to_json",
     },
+    "corral.telemetry.logstore": {
+        "DiscardedLogs",
+        "LogQuery",
+        "LogStore",
+        "Retention",
+        "StoredEvent",
+    },
     "corral.telemetry.logs": {
+        "LevelFilter",
         "LogRecord",
         "LogSink",
-        "RecentLogs",
         "platform_report",
         "platform_start",
         "stream_name",

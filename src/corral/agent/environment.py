@@ -172,6 +172,12 @@ class ExecutionEnvironment:
         self._init_error: tuple[str, bytes] | None = None
         self._cold_pending = config.spec.managed is None
         self.log_stream = logs.stream_name(config.ref.version, self.id)
+        logging_config = config.spec.logging
+        self._levels = logs.LevelFilter(
+            logging_config.log_format,
+            logging_config.application_log_level,
+            logging_config.system_log_level,
+        )
 
     # --- what the router sees ---------------------------------------------------------------
     @property
@@ -493,6 +499,8 @@ class ExecutionEnvironment:
     def _on_record(self, pid: int | None, stream: str, line: bytes) -> None:
         invocation = self._by_pid.get(pid)
         text = line.decode("utf-8", "replace")
+        if not self._levels.keeps(text):
+            return
         request_id = invocation.request_id if invocation is not None else ""
         if invocation is None and text.startswith("{") and '"requestId"' in text:
             request_id = _json_request_id(text)
@@ -503,6 +511,8 @@ class ExecutionEnvironment:
         )
 
     def _emit_platform(self, invocation: Invocation, render: Callable[[], str], now: float) -> None:
+        if not self._levels.platform:
+            return
         record = logs.LogRecord(
             now, self.config.log_group, self.log_stream, invocation.request_id, render=render
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from corral.agent.environment import EnvironmentTimings
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
-from corral.core import models
+from corral.core import errors, models
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.router.asyncq import AsyncInvoker
@@ -31,7 +31,7 @@ from corral.store.code import CodeStore
 from corral.store.db import Database
 from corral.store.events import EventTable
 from corral.store.lock import DataDirLock
-from corral.telemetry.logs import RecentLogs
+from corral.telemetry.logstore import DiscardedLogs, LogStore, Retention
 
 __all__ = ["Services"]
 
@@ -50,7 +50,7 @@ class Services:
     events: EventTable
     runtimes: RuntimeRegistry
     registry: EnvironmentRegistry
-    logs: RecentLogs
+    logs: LogStore
     sandbox: Sandbox
     sandbox_warnings: tuple[str, ...]
     lock: DataDirLock
@@ -73,6 +73,7 @@ class Services:
         try:
             shutil.rmtree(settings.run_dir, ignore_errors=True)
             settings.run_dir.mkdir(parents=True, mode=0o700)
+            recent = _log_store(settings)
             choice = open_sandbox(settings)
         except BaseException:
             lock.release()
@@ -85,7 +86,6 @@ class Services:
         events = EventTable(db)
         runtimes = RuntimeRegistry(settings.runtimes_dir)
         registry = EnvironmentRegistry()
-        recent = RecentLogs()
         backend = LocalBackend(
             sandbox=sandbox,
             registry=registry,
@@ -133,6 +133,7 @@ class Services:
         )
 
     async def start(self) -> None:
+        self.logs.start()
         self._restore_versions()
         self.backend.start()
         self.scaler.start()
@@ -171,6 +172,7 @@ class Services:
             failures.append(exc)
         try:
             self.sandbox.close()
+            self.logs.close()
             self.db.close()
             shutil.rmtree(self.settings.run_dir, ignore_errors=True)
         except Exception as exc:
@@ -179,3 +181,21 @@ class Services:
             self.lock.release()
         for failure in failures:
             _log.error("error while stopping", exc_info=failure)
+
+
+def _log_store(settings: Settings) -> LogStore:
+    """Where logs go (``CORRAL_LOG_STORE``).
+
+    Raises:
+        errors.InvalidRequest: an unknown choice.
+    """
+    if settings.log_store == "off":
+        return DiscardedLogs()
+    if settings.log_store != "sqlite":
+        raise errors.InvalidRequest(
+            f"CORRAL_LOG_STORE={settings.log_store!r} is not one of sqlite, off"
+        )
+    return LogStore(
+        settings.log_database_path,
+        Retention(max_age_s=settings.log_retention_s, max_bytes=settings.log_max_bytes),
+    )

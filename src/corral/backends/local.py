@@ -308,7 +308,7 @@ class LocalBackend:
                 "capacityProviderArn": provider.arn,
             },
         }
-        group = provider.log_group or f"/aws/lambda/capacity-provider/{provider.name}"
+        group = provider.system_log_group
         with contextlib.suppress(Exception):
             self._sink.emit(logs.LogRecord(now, group, "instances", "", json.dumps(record)))
         _log.info("%s %s: %s", provider.name, event, message)

@@ -14,37 +14,16 @@ import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from corral.core.settings import Settings
+from corral.cli.common import endpoint, err, error_message, fail, request
 
 __all__ = ["invoke", "status"]
 
 _out = Console()
-_err = Console(stderr=True)
-
-
-def _endpoint(given: str | None) -> str:
-    return (given or Settings.from_env().endpoint_url).rstrip("/")
-
-
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/] {message}")
-    return typer.Exit(1)
-
-
-def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
-    try:
-        return httpx.request(method, url, timeout=960.0, **kwargs)
-    except httpx.ConnectError as exc:
-        raise _fail(
-            f"cannot reach Corral at {url.split('/20')[0]}: {exc}. Is `corral serve` running? "
-            "Pass --endpoint-url or set CORRAL_ENDPOINT_URL."
-        ) from exc
 
 
 def _payload(value: str) -> bytes:
@@ -53,21 +32,7 @@ def _payload(value: str) -> bytes:
     try:
         return Path(value[1:]).read_bytes()
     except OSError as exc:
-        raise _fail(f"cannot read the payload file {value[1:]}: {exc.strerror}") from exc
-
-
-def _error_message(response: httpx.Response) -> str:
-    """The message of a Lambda error answer, or a short note if it is not one."""
-    try:
-        data = response.json() if response.content else {}
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        return (
-            f"HTTP {response.status_code} from something that is not Corral: "
-            f"{response.text[:200]!r}"
-        )
-    return str(data.get("message") or data.get("Message") or response.text)
+        raise fail(f"cannot read the payload file {value[1:]}: {exc.strerror}") from exc
 
 
 def invoke(
@@ -90,18 +55,18 @@ def invoke(
     """Invoke a function and print its result."""
     body = _payload(payload)
     quoted = urllib.parse.quote(function_name, safe="")
-    url = f"{_endpoint(endpoint_url)}/2015-03-31/functions/{quoted}/invocations"
+    url = f"{endpoint(endpoint_url)}/2015-03-31/functions/{quoted}/invocations"
     params = {"Qualifier": qualifier} if qualifier else None
     headers = {"X-Amz-Invocation-Type": invocation_type, "X-Amz-Log-Type": log_type}
-    response = _request("POST", url, content=body, params=params, headers=headers)
+    response = request("POST", url, content=body, params=params, headers=headers)
     if response.status_code >= 400:
         error = response.headers.get("x-amzn-errortype", "Error")
-        message = _error_message(response)
+        message = error_message(response)
         if as_json:
             print(
                 json.dumps({"StatusCode": response.status_code, "Error": error, "Message": message})
             )
-        raise _fail(f"{error}: {message}")
+        raise fail(f"{error}: {message}")
     logs = response.headers.get("x-amz-log-result")
     result = {
         "StatusCode": response.status_code,
@@ -114,9 +79,9 @@ def invoke(
         print(json.dumps(result))
     else:
         if result["LogResult"]:
-            _err.print(result["LogResult"], markup=False, highlight=False)
+            err.print(result["LogResult"], markup=False, highlight=False)
         if result["FunctionError"]:
-            _err.print(f"[red]function error ({result['FunctionError']})[/]")
+            err.print(f"[red]function error ({result['FunctionError']})[/]")
         sys.stdout.write(response.text + ("\n" if response.text else ""))
     if result["FunctionError"]:
         raise typer.Exit(1)
@@ -130,12 +95,12 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Refresh every second.")] = False,
 ) -> None:
     """Show capacity providers, instances and execution environments."""
-    url = f"{_endpoint(endpoint_url)}/corral/v1/state"
+    url = f"{endpoint(endpoint_url)}/corral/v1/state"
 
     def fetch() -> dict[str, Any]:
-        response = _request("GET", url)
+        response = request("GET", url)
         if response.status_code != 200:
-            raise _fail(f"Corral answered {response.status_code}: {response.text[:200]}")
+            raise fail(f"Corral answered {response.status_code}: {response.text[:200]}")
         data: dict[str, Any] = response.json()
         return data
 

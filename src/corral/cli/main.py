@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from corral.cli import client, runtimes, serve
+from corral.cli import client, logs, runtimes, serve
 
 __all__ = ["app", "main"]
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.command("serve")(serve.serve)
 app.command("invoke")(client.invoke)
 app.command("status")(client.status)
+app.command("logs")(logs.logs)
 app.add_typer(runtimes.app, name="runtimes")
 
 

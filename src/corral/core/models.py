@@ -151,6 +151,10 @@ class LoggingConfig:
     system_log_level: str | None = None
     log_group: str = ""
 
+    def group_for(self, function_name: str) -> str:
+        """The log group the function writes to (AWS's default: ``/aws/lambda/<name>``)."""
+        return self.log_group or f"/aws/lambda/{function_name}"
+
 
 def default_concurrency_per_vcpu(runtime: str) -> int:
     """Lambda's default ``PerExecutionEnvironmentMaxConcurrency`` per vCPU (Python: 16)."""
@@ -293,6 +297,11 @@ class CapacityProvider:
     propagate_explicit_tags: Mapping[str, str] = field(default_factory=dict)
     system_log_level: str = ""
     log_group: str = ""
+
+    @property
+    def system_log_group(self) -> str:
+        """Where the provider's system log (instance lifecycle events) goes."""
+        return self.log_group or f"/aws/lambda/capacity-provider/{self.name}"
 
 
 @dataclass(frozen=True)

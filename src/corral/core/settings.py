@@ -75,6 +75,11 @@ class Settings:
     async_max_retries: int = 2
     async_retry_delay_s: float = 60.0
     async_workers: int = 16
+    # Function and system logs: ``sqlite`` (``<data-dir>/logs.db``) or ``off`` (LogType=Tail
+    # still works).
+    log_store: str = "sqlite"
+    log_retention_s: float = 7 * 24 * 3600.0
+    log_max_bytes: int = 1024**3
     # Lifecycle.
     drain_timeout_s: float = 10.0
     environment_stop_grace_s: float = 2.0
@@ -119,6 +124,11 @@ class Settings:
     def database_path(self) -> Path:
         """The SQLite file holding functions, versions, aliases and providers."""
         return self.data_dir / "corral.db"
+
+    @property
+    def log_database_path(self) -> Path:
+        """Function and system logs (``telemetry.logstore``)."""
+        return self.data_dir / "logs.db"
 
     @property
     def code_dir(self) -> Path:

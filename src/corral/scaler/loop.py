@@ -413,7 +413,7 @@ class ScalerLoop:
             code_dir=self._code.ensure_unpacked(base64.b64decode(spec.code_sha256).hex()),
             interpreter=interpreter,
             region=self._partition.region,
-            log_group=spec.logging.log_group or f"/aws/lambda/{version.function_name}",
+            log_group=spec.logging.group_for(version.function_name),
             init_timeout_s=policy.init_timeout_s(
                 spec,
                 self._settings.classic_init_timeout_s,

@@ -2,12 +2,11 @@
 
 Every record carries its log group, its stream (one per execution environment, named like
 AWS: ``YYYY/MM/DD/[version]<environment id>``) and the request id it belongs to (empty for
-init output). ``RecentLogs`` keeps the newest records in memory per log group.
+init output). ``telemetry.logstore`` keeps them.
 """
 
 from __future__ import annotations
 
-import collections
 import json
 import math
 import time
@@ -15,9 +14,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 __all__ = [
+    "LevelFilter",
     "LogRecord",
     "LogSink",
-    "RecentLogs",
     "platform_report",
     "platform_start",
     "stream_name",
@@ -131,22 +130,47 @@ def text_report(
     return line
 
 
-class RecentLogs:
-    """The newest records of each log group, in memory."""
+# Application log levels, least to most severe (LoggingConfig.ApplicationLogLevel).
+_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4, "FATAL": 5}
+_ALIASES = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_INFO = _LEVELS["INFO"]
 
-    def __init__(self, per_group: int = 10_000) -> None:
-        self._per_group = per_group
-        self._groups: dict[str, collections.deque[LogRecord]] = {}
 
-    def emit(self, record: LogRecord) -> None:
-        group = self._groups.get(record.log_group)
-        if group is None:
-            group = self._groups[record.log_group] = collections.deque(maxlen=self._per_group)
-        group.append(record)
+def _line_level(text: str) -> int:
+    """A JSON line's ``level`` (AWS: a missing or unknown level counts as INFO)."""
+    if not (text.startswith("{") and '"level"' in text):
+        return _INFO
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _INFO
+    level = data.get("level") if isinstance(data, dict) else None
+    if not isinstance(level, str):
+        return _INFO
+    name = level.upper()
+    return _LEVELS.get(_ALIASES.get(name, name), _INFO)
 
-    def records(self, log_group: str, request_id: str | None = None) -> list[LogRecord]:
-        """Records of ``log_group``, optionally of one request, oldest first."""
-        group = self._groups.get(log_group, ())
-        if request_id is None:
-            return list(group)
-        return [r for r in group if r.request_id == request_id]
+
+class LevelFilter:
+    """LoggingConfig's level filtering, which AWS applies to JSON-format functions only.
+
+    Application lines below ``ApplicationLogLevel`` are dropped (a line without a JSON
+    ``level``, ``print()`` included, is INFO); platform records (``platform.start``,
+    ``platform.report``: INFO) are dropped when ``SystemLogLevel`` is WARN.
+    """
+
+    __slots__ = ("_minimum", "platform")
+
+    def __init__(
+        self, log_format: str, application_level: str | None, system_level: str | None
+    ) -> None:
+        json_format = log_format == "JSON"
+        wanted = (application_level or "INFO").upper()
+        self._minimum = _LEVELS.get(_ALIASES.get(wanted, wanted), _INFO) if json_format else 0
+        self.platform = not (json_format and (system_level or "").upper() == "WARN")
+
+    def keeps(self, text: str) -> bool:
+        """Whether an application line passes the filter."""
+        if self._minimum == 0:
+            return True
+        return _line_level(text) >= self._minimum

@@ -17,6 +17,7 @@ from corral.api.routes import (
     concurrency,
     corral,
     functions,
+    logs,
     scaling,
     tags,
     versions,
@@ -26,6 +27,7 @@ __all__ = ["ALL", "MODULES"]
 
 MODULES: dict[str, Sequence[BaseRoute]] = {
     "corral": corral.ROUTES,
+    "logs": logs.ROUTES,
     "functions": functions.ROUTES,
     "versions": versions.ROUTES,
     "aliases": aliases.ROUTES,

@@ -1,4 +1,4 @@
-"""Corral's own endpoints: ``/health``, code downloads, the observed state, recent logs."""
+"""Corral's own endpoints: ``/health``, code downloads, and the observed state."""
 
 from __future__ import annotations
 
@@ -136,31 +136,8 @@ def _environment(svc: Services, env: ExecutionEnvironment) -> dict[str, object]:
     }
 
 
-@handler
-async def log_events(request: Request) -> Response:
-    """The newest log events of a log group, oldest first (``?requestId=`` filters).
-
-    A stopgap until the CloudWatch Logs API exists: enough for ``corral`` and tests to see
-    what a function printed.
-    """
-    svc = services(request)
-    group = "/" + request.path_params["group"].lstrip("/")
-    request_id = request.query_params.get("requestId") or None
-    events = [
-        {
-            "timestamp": int(record.timestamp_s * 1000),
-            "logStreamName": record.log_stream,
-            "requestId": record.request_id,
-            "message": record.message,
-        }
-        for record in svc.logs.records(group, request_id)
-    ]
-    return json_response(200, {"logGroupName": group, "events": events})
-
-
 ROUTES = [
     Route("/health", health, methods=["GET"]),
     Route("/corral/v1/code/{digest}.zip", download_code, methods=["GET"]),
     Route("/corral/v1/state", state, methods=["GET"]),
-    Route("/corral/v1/logs/{group:path}", log_events, methods=["GET"]),
 ]
