@@ -419,8 +419,8 @@ class ExecutionEnvironment:
         self._emit_platform(invocation, render, now)
 
     def on_complete(self, invocation: Invocation, payload: bytes, error_type: str | None) -> None:
-        if invocation.capture_logs:
-            self._channels.drain(invocation.worker_pid)
+        # Lines written before the answer come before END/REPORT (one select(), ~2 us).
+        self._channels.drain(invocation.worker_pid)
         duration_ms = (time.monotonic() - invocation.dispatched_mono) * 1000
         if self.config.spec.managed is None:
             self.sample_memory()
