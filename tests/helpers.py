@@ -129,9 +129,14 @@ class Server:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     log_file: IO[str] | None = None
+    clients: list[LambdaClient] = field(default_factory=list)
 
     def client(self, **config: Any) -> LambdaClient:
-        return client(self.url, **config)
+        """A client of this server, closed when the server stops (its pooled connections
+        would otherwise be reported unclosed whenever the garbage collector finds them)."""
+        made = client(self.url, **config)
+        self.clients.append(made)
+        return made
 
     def tree(self) -> set[int]:
         """Pids of the server and everything it started."""
@@ -152,6 +157,9 @@ class Server:
             self.proc.wait()
             raise
         finally:
+            for made in self.clients:
+                made.close()
+            self.clients.clear()
             self.close_files()
 
     def close_files(self) -> None:
@@ -277,7 +285,8 @@ def raw(
             data = response.read()
             return response.status, "", json.loads(data) if data else {}
     except urllib.error.HTTPError as exc:
-        data = exc.read()
+        with exc:  # an error answer holds its connection open until closed
+            data = exc.read()
         return exc.code, exc.headers.get("x-amzn-ErrorType", ""), json.loads(data) if data else {}
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psutil
 import pytest
 
 from tests.conftest import managed_config
@@ -243,3 +244,28 @@ def test_init_failures_fail_the_version_while_other_functions_serve(
 def _failed(lam: LambdaClient, name: str) -> dict[str, Any] | None:
     config = lam.get_function_configuration(FunctionName=name, Qualifier="1")
     return dict(config) if config["State"] == "Failed" else None
+
+
+def test_environments_stopped_while_they_start_leave_no_network_helper_behind(
+    lam: LambdaClient, server: Server, provider_arn: str, make_function: Any
+) -> None:
+    def helpers() -> int:
+        tree = psutil.Process(server.proc.pid).children(recursive=True)
+        return sum(1 for p in tree if p.name() == "slirp4netns")
+
+    def live_environments() -> int:
+        state = server.state()
+        return sum(
+            len(i["environments"]) for p in state["capacityProviders"] for i in p["instances"]
+        )
+
+    for pause_s in (0.0, 0.01, 0.02, 0.04, 0.08):
+        name = make_function(
+            "brief", MemorySize=2048, CapacityProviderConfig=managed_config(provider_arn, 4)
+        )
+        lam.publish_version(FunctionName=name)  # its three environments start soon
+        wait_for(lambda n=name: server.environments(n), interval_s=0.005)
+        time.sleep(pause_s)  # deleted at different points of their start
+        lam.delete_function(FunctionName=name)
+    # One slirp4netns per live environment in a container, and none for those that are gone.
+    wait_for(lambda: helpers() <= live_environments(), timeout_s=20)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from corral.agent.environment import EnvironmentTimings
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
 from corral.core import models
 from corral.sandbox.process import ProcessSandbox
-from corral.telemetry.logstore import LogQuery, LogStore
+from corral.telemetry.logdb import LogQuery
+from corral.telemetry.logstore import LogStore
 
 KIND = models.InstanceType("c7g.xlarge", "c7g", "compute", "arm64", 4, 8192, 0.145)
 
@@ -43,16 +46,24 @@ def backend(tmp_path: Path, sink: LogStore, delay_s: float = 0.05) -> LocalBacke
     )
 
 
-def events(sink: LogStore) -> list[dict[str, Any]]:
-    found = sink.query(LogQuery("/aws/lambda/capacity-provider/pool"))
+@pytest_asyncio.fixture
+async def sink(tmp_path: Path) -> AsyncIterator[LogStore]:
+    store = LogStore(tmp_path / "logs.db")
+    await store.start()
+    yield store
+    await store.close()
+
+
+async def events(sink: LogStore) -> list[dict[str, Any]]:
+    found = await sink.query(LogQuery("/aws/lambda/capacity-provider/pool"))
     return [json.loads(e.message) for e in found]
 
 
 @pytest.mark.asyncio
 async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_terminated(
     tmp_path: Path,
+    sink: LogStore,
 ) -> None:
-    sink = LogStore(tmp_path / "logs.db")
     local = backend(tmp_path, sink)
     local.start()
     info = local.launch_instance(provider(), KIND)
@@ -63,7 +74,7 @@ async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_ter
     local.terminate_instance(info.id, "test")
     await asyncio.sleep(0.2)
     assert local.instances("pool")[0].state is models.InstanceState.TERMINATED
-    logged = events(sink)
+    logged = await events(sink)
     assert [e["metadata"]["event"] for e in logged] == [
         "Launching",
         "Launched",
@@ -85,23 +96,23 @@ async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_ter
 
 
 @pytest.mark.asyncio
-async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path) -> None:
-    sink = LogStore(tmp_path / "logs.db")
+async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path, sink: LogStore) -> None:
     local = backend(tmp_path, sink, delay_s=0.0)
     local.start()
     local.launch_instance(provider("WARN"), KIND)
     await asyncio.sleep(0.05)
-    assert events(sink) == []
+    assert await events(sink) == []
     await local.stop(1.0)
 
 
 @pytest.mark.asyncio
-async def test_a_launch_failure_is_logged_once_a_minute_at_warn(tmp_path: Path) -> None:
-    sink = LogStore(tmp_path / "logs.db")
+async def test_a_launch_failure_is_logged_once_a_minute_at_warn(
+    tmp_path: Path, sink: LogStore
+) -> None:
     local = backend(tmp_path, sink)
     for _ in range(3):
         local.report_launch_failure(provider("WARN"), "No allowed instance type can hold it")
-    logged = events(sink)
+    logged = await events(sink)
     assert len(logged) == 1
     assert logged[0]["level"] == "WARN" and logged[0]["metadata"]["event"] == "LaunchFailed"
     assert logged[0]["message"] == "No allowed instance type can hold it"
@@ -110,8 +121,8 @@ async def test_a_launch_failure_is_logged_once_a_minute_at_warn(tmp_path: Path) 
 @pytest.mark.asyncio
 async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
     tmp_path: Path,
+    sink: LogStore,
 ) -> None:
-    sink = LogStore(tmp_path / "logs.db")
     problems: list[str | None] = [None]
     local = LocalBackend(
         sandbox=ProcessSandbox(),
@@ -130,7 +141,7 @@ async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
     problems[0] = "only 3 MiB of disk left"
     await asyncio.sleep(0.3)
     assert local.instances("pool")[0].state is models.InstanceState.TERMINATED
-    failed = [e for e in events(sink) if e["metadata"]["event"] == "HealthCheckFailed"]
+    failed = [e for e in await events(sink) if e["metadata"]["event"] == "HealthCheckFailed"]
     assert failed and failed[0]["level"] == "WARN"
     assert failed[0]["message"] == "only 3 MiB of disk left"
     assert failed[0]["metadata"]["instanceId"] == info.id

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from corral.telemetry import logs
 
 # 2024-02-29T23:59:58.250Z
@@ -15,19 +19,35 @@ def test_a_stream_name_is_the_utc_day_then_the_version_and_environment_id() -> N
     assert logs.stream_name("$LATEST", "abc", 0.0) == "1970/01/01/[$LATEST]abc"
 
 
-def test_a_lazy_record_renders_on_first_read_and_only_once() -> None:
-    calls: list[int] = []
+def test_a_platform_record_renders_from_its_template_on_first_read_and_only_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, ...]] = []
 
-    def render() -> str:
-        calls.append(1)
-        return "REPORT RequestId: r1"
+    def template(*args: str) -> str:
+        calls.append(args)
+        return logs.text_end(*args)
 
-    record = logs.LogRecord(1.0, "/aws/lambda/f", "stream", "r1", render=render)
+    monkeypatch.setitem(logs.TEMPLATES, "text.end", template)
+    record = logs.LogRecord(1.0, "/aws/lambda/f", "stream", "r1", kind="text.end", args=("r1",))
     assert calls == []
-    assert record.message == "REPORT RequestId: r1"
-    assert record.message == "REPORT RequestId: r1"
-    assert "REPORT RequestId: r1" in repr(record)
-    assert len(calls) == 1
+    assert record.message == "END RequestId: r1"
+    assert record.message == "END RequestId: r1"
+    assert "END RequestId: r1" in repr(record)
+    assert calls == [("r1",)]
+
+
+def test_every_template_renders_by_name() -> None:
+    assert logs.render("text.start", ("r1", "3")) == "START RequestId: r1 Version: 3"
+    assert logs.render("text.end", ("r1",)) == "END RequestId: r1"
+    assert logs.render("text.report", ("r1", 1.0, 128, 10, None)).startswith("REPORT RequestId")
+    assert json.loads(logs.render("platform.start", ("r1", "1", "arn:f", 0.0)))["type"] == (
+        "platform.start"
+    )
+    report = json.loads(logs.render("platform.report", ("r1", "success", 2.5, 0.0, 64)))
+    assert report["record"]["metrics"] == {"durationMs": 2.5, "maxMemoryUsedMB": 64}
+    with pytest.raises(KeyError):
+        logs.render("platform.unknown", ())
 
 
 def test_a_plain_record_returns_its_message() -> None:
@@ -110,3 +130,44 @@ def test_text_functions_are_never_filtered_and_warn_hides_platform_records() -> 
     assert text.keeps('{"level": "DEBUG"}') and text.platform
     assert not logs.LevelFilter("JSON", None, "WARN").platform
     assert logs.LevelFilter("JSON", None, "DEBUG").platform
+
+
+_ids = st.text(alphabet="0123456789abcdef-", min_size=1, max_size=40)
+_durations = st.floats(min_value=0, max_value=900_000, allow_nan=False, allow_infinity=False)
+
+
+@given(
+    request_id=_ids,
+    version=st.one_of(st.just("$LATEST"), st.integers(1, 10**6).map(str)),
+    epoch_s=st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False),
+    duration_ms=_durations,
+    memory_mb=st.one_of(st.none(), st.integers(1, 32_768)),
+    init_ms=st.one_of(st.none(), _durations),
+    error_type=st.one_of(st.none(), st.text(max_size=50)),
+)
+def test_hand_formatted_platform_records_are_the_json_they_claim(
+    request_id: str,
+    version: str,
+    epoch_s: float,
+    duration_ms: float,
+    memory_mb: int | None,
+    init_ms: float | None,
+    error_type: str | None,
+) -> None:
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:f:{version}"
+    start = json.loads(logs.platform_start(request_id, version, arn, epoch_s))
+    assert start["record"] == {"requestId": request_id, "version": version, "functionArn": arn}
+    assert start["time"].endswith("Z") and len(start["time"]) == 24
+    status = "error" if error_type else "success"
+    report = json.loads(
+        logs.platform_report(
+            request_id, status, duration_ms, epoch_s, memory_mb, init_ms, error_type
+        )
+    )
+    assert report["type"] == "platform.report" and report["record"]["status"] == status
+    metrics = report["record"]["metrics"]
+    assert metrics["durationMs"] == round(duration_ms, 3)
+    assert metrics.get("maxMemoryUsedMB") == memory_mb
+    assert metrics.get("initDurationMs") == (None if init_ms is None else round(init_ms, 3))
+    assert report["record"].get("errorType") == (error_type or None)
+    assert start["time"] == report["time"]

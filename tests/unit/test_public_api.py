@@ -110,21 +110,35 @@ PUBLIC: dict[str, set[str]] = {
         "spec_from_json",
         "spec_to_json",
     },
-    "corral.telemetry.logstore": {
-        "DiscardedLogs",
+    "corral.telemetry.logstore": {"DiscardedLogs", "LogStore"},
+    "corral.telemetry.logdb": {
+        "LogDatabase",
         "LogQuery",
-        "LogStore",
         "Retention",
+        "Row",
         "StoredEvent",
+        "version_of",
+    },
+    "corral.telemetry.logwriter": {
+        "HEADER_BYTES",
+        "WireRecord",
+        "encode",
+        "main",
+        "serve",
+        "to_rows",
     },
     "corral.telemetry.logs": {
         "LevelFilter",
         "LogRecord",
         "LogSink",
+        "TEMPLATES",
         "platform_report",
         "platform_start",
+        "render",
         "stream_name",
+        "text_end",
         "text_report",
+        "text_start",
     },
 }
 

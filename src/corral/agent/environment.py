@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import psutil
 
@@ -405,18 +403,17 @@ class ExecutionEnvironment:
     def on_dispatch(self, invocation: Invocation) -> None:
         self._by_pid[invocation.worker_pid] = invocation
         now = time.time()
-        render: Callable[[], str]
         if self.config.spec.logging.log_format == "JSON":
-            render = functools.partial(
-                logs.platform_start,
-                invocation.request_id,
-                self.ref.version,
-                invocation.invoked_arn,
+            self._emit_platform(
+                invocation,
+                "platform.start",
+                (invocation.request_id, self.ref.version, invocation.invoked_arn, now),
                 now,
             )
         else:
-            render = f"START RequestId: {invocation.request_id} Version: {self.ref.version}".format
-        self._emit_platform(invocation, render, now)
+            self._emit_platform(
+                invocation, "text.start", (invocation.request_id, self.ref.version), now
+            )
 
     def on_complete(self, invocation: Invocation, payload: bytes, error_type: str | None) -> None:
         # Lines written before the answer come before END/REPORT (one select(), ~2 us).
@@ -510,11 +507,13 @@ class ExecutionEnvironment:
             logs.LogRecord(time.time(), self.config.log_group, self.log_stream, request_id, text)
         )
 
-    def _emit_platform(self, invocation: Invocation, render: Callable[[], str], now: float) -> None:
+    def _emit_platform(
+        self, invocation: Invocation, kind: str, args: tuple[Any, ...], now: float
+    ) -> None:
         if not self._levels.platform:
             return
         record = logs.LogRecord(
-            now, self.config.log_group, self.log_stream, invocation.request_id, render=render
+            now, self.config.log_group, self.log_stream, invocation.request_id, "", kind, args
         )
         if invocation.capture_logs:
             invocation.log_lines.append(record.message.encode())
@@ -531,31 +530,21 @@ class ExecutionEnvironment:
         memory_mb = self.peak_memory_bytes // (1024 * 1024)
         request_id = invocation.request_id
         if self.config.spec.logging.log_format == "JSON":
+            status = "error" if error_type else "success"
             self._emit_platform(
                 invocation,
-                functools.partial(
-                    logs.platform_report,
-                    request_id,
-                    "error" if error_type else "success",
-                    duration_ms,
-                    now,
-                    max_memory_used_mb=memory_mb or None,
-                    init_duration_ms=init_ms,
-                    error_type=error_type,
-                ),
+                "platform.report",
+                (request_id, status, duration_ms, now, memory_mb or None, init_ms, error_type),
                 now,
             )
         else:
-            self._emit_platform(invocation, f"END RequestId: {request_id}".format, now)
-            report = functools.partial(
-                logs.text_report,
-                request_id,
-                duration_ms,
-                self.config.spec.memory_size_mb,
-                memory_mb,
-                init_ms,
+            self._emit_platform(invocation, "text.end", (request_id,), now)
+            self._emit_platform(
+                invocation,
+                "text.report",
+                (request_id, duration_ms, self.config.spec.memory_size_mb, memory_mb, init_ms),
+                now,
             )
-            self._emit_platform(invocation, report, now)
         return tuple(invocation.log_lines)
 
     def _fail_invocation(self, invocation: Invocation, error_type: str, message: str) -> None:

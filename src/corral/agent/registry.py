@@ -75,6 +75,11 @@ class EnvironmentRegistry:
             for callback in self._on_throttle:
                 callback(ref)
 
+    def forget_throttles(self, function: str) -> None:
+        """Drop a deleted function's throttle counts."""
+        for key in [k for k in self.throttles if k[0].function == function]:
+            del self.throttles[key]
+
     def take_throttles(self, ref: models.VersionRef) -> int:
         """Throttles of ``ref`` since the last call."""
         return self._throttles_since.pop(ref, 0)

@@ -7,11 +7,13 @@ the request; everything else is a Starlette route wrapped so every failure is a 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +22,7 @@ from corral.api import routes
 from corral.api.http import error_response
 from corral.api.invoke import InvokeEndpoint, is_invoke
 from corral.api.lambda_errors import LambdaError
+from corral.api.metrics import CorralCollector, MetricsSampler
 from corral.api.services import Services
 from corral.core.settings import Settings
 
@@ -58,9 +61,18 @@ class CorralApp:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await services.start()
+            sampler = None
+            if services.settings.metrics == "on":
+                sampler = asyncio.get_running_loop().create_task(
+                    MetricsSampler(services).run_forever(), name="metrics-sampler"
+                )
             try:
                 yield
             finally:
+                if sampler is not None:
+                    sampler.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await sampler
                 await services.stop()
 
         self.starlette = Starlette(
@@ -69,6 +81,8 @@ class CorralApp:
             lifespan=lifespan,
         )
         self.starlette.state.services = services
+        self.starlette.state.prometheus = CollectorRegistry(auto_describe=False)
+        self.starlette.state.prometheus.register(CorralCollector(services))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if is_invoke(scope):

@@ -31,7 +31,9 @@ from corral.store.code import CodeStore
 from corral.store.db import Database
 from corral.store.events import EventTable
 from corral.store.lock import DataDirLock
-from corral.telemetry.logstore import DiscardedLogs, LogStore, Retention
+from corral.telemetry.logdb import Retention
+from corral.telemetry.logstore import DiscardedLogs, LogStore
+from corral.telemetry.metrics import InvocationMetrics, MetricHistory
 
 __all__ = ["Services"]
 
@@ -54,6 +56,8 @@ class Services:
     sandbox: Sandbox
     sandbox_warnings: tuple[str, ...]
     lock: DataDirLock
+    metrics: InvocationMetrics
+    history: MetricHistory
     backend: LocalBackend
     scaler: ScalerLoop
     router: Router
@@ -74,6 +78,7 @@ class Services:
             shutil.rmtree(settings.run_dir, ignore_errors=True)
             settings.run_dir.mkdir(parents=True, mode=0o700)
             recent = _log_store(settings)
+            _metrics_on(settings)
             choice = open_sandbox(settings)
         except BaseException:
             lock.release()
@@ -107,8 +112,13 @@ class Services:
             registry=registry,
             partition=partition,
         )
+        metrics = InvocationMetrics()
         router = Router(
-            settings=settings, catalog=catalog, registry=registry, cold_start=scaler.cold_start
+            settings=settings,
+            catalog=catalog,
+            registry=registry,
+            cold_start=scaler.cold_start,
+            metrics=metrics if _metrics_on(settings) else None,
         )
         async_invoker = AsyncInvoker(
             settings=settings, catalog=catalog, events=events, router=router, partition=partition
@@ -126,6 +136,8 @@ class Services:
             sandbox=sandbox,
             sandbox_warnings=choice.warnings,
             lock=lock,
+            metrics=metrics,
+            history=MetricHistory(),
             backend=backend,
             scaler=scaler,
             router=router,
@@ -133,7 +145,7 @@ class Services:
         )
 
     async def start(self) -> None:
-        self.logs.start()
+        await self.logs.start()
         self._restore_versions()
         self.backend.start()
         self.scaler.start()
@@ -172,7 +184,7 @@ class Services:
             failures.append(exc)
         try:
             self.sandbox.close()
-            self.logs.close()
+            await self.logs.close()
             self.db.close()
             shutil.rmtree(self.settings.run_dir, ignore_errors=True)
         except Exception as exc:
@@ -199,3 +211,14 @@ def _log_store(settings: Settings) -> LogStore:
         settings.log_database_path,
         Retention(max_age_s=settings.log_retention_s, max_bytes=settings.log_max_bytes),
     )
+
+
+def _metrics_on(settings: Settings) -> bool:
+    """Whether invocations are counted (``CORRAL_METRICS``).
+
+    Raises:
+        errors.InvalidRequest: an unknown choice.
+    """
+    if settings.metrics not in ("on", "off"):
+        raise errors.InvalidRequest(f"CORRAL_METRICS={settings.metrics!r} is not one of on, off")
+    return settings.metrics == "on"

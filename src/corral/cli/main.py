@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from corral.cli import client, logs, runtimes, serve
+from corral.cli import client, logs, metrics, runtimes, serve
 
 __all__ = ["app", "main"]
 
@@ -20,6 +20,7 @@ app.command("serve")(serve.serve)
 app.command("invoke")(client.invoke)
 app.command("status")(client.status)
 app.command("logs")(logs.logs)
+app.command("metrics")(metrics.metrics)
 app.add_typer(runtimes.app, name="runtimes")
 
 

@@ -80,6 +80,8 @@ class Settings:
     log_store: str = "sqlite"
     log_retention_s: float = 7 * 24 * 3600.0
     log_max_bytes: int = 1024**3
+    # Invocation metrics (``GET /metrics``, ``corral metrics``): ``on`` or ``off``.
+    metrics: str = "on"
     # Lifecycle.
     drain_timeout_s: float = 10.0
     environment_stop_grace_s: float = 2.0

@@ -27,6 +27,7 @@ from corral.runtime.invocation import (
     new_trace_id,
 )
 from corral.store.catalog import Catalog
+from corral.telemetry.metrics import InvocationMetrics
 
 __all__ = ["ColdStarter", "InvokeRequest", "Router"]
 
@@ -55,8 +56,10 @@ class Router:
         catalog: Catalog,
         registry: EnvironmentRegistry,
         cold_start: ColdStarter,
+        metrics: InvocationMetrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._catalog = catalog
         self._registry = registry
         self._cold_start = cold_start
@@ -85,6 +88,8 @@ class Router:
             if environment is None:
                 environment = await self._cold_start(version)
                 if environment.failure is not None:
+                    if self._metrics is not None:
+                        self._metrics.record(function, version.version, 0.0, True)
                     return _init_failure_result(environment)
                 if environment.state is not models.EnvironmentState.READY:
                     raise errors.Throttled("Rate Exceeded.")
@@ -122,7 +127,13 @@ class Router:
             capture_logs=request.capture_logs,
         )
         environment.dispatch(invocation)
-        return await invocation.future
+        result = await invocation.future
+        if self._metrics is not None:
+            ref = request.version.ref
+            self._metrics.record(
+                ref.function, ref.version, result.duration_ms / 1000, result.error_type is not None
+            )
+        return result
 
     def _pick(self, ref: models.VersionRef) -> ExecutionEnvironment | None:
         return least_outstanding(self._registry.ready_for(ref))

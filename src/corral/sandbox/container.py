@@ -26,6 +26,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,9 @@ _PID1_PRELUDE = (
     "m=sys.argv.pop(1);"
     "runpy._run_module_as_main(m)"
 )
+
+
+_STOPPED_WHILE_STARTING = "the execution environment was stopped while it was starting"
 
 
 def _as_pid1(argv: Sequence[str]) -> list[str]:
@@ -179,6 +183,11 @@ class _ContainerSlot:
         self._egress: Egress | None = None
         self._cgroup = sandbox.cgroups.environment(spec.environment_id)
         self._cgroup_made = False
+        # ``close`` may come from the event loop while ``_prepare`` runs in a thread (the
+        # environment is stopped while it starts): one waits for the other, and a closed
+        # slot starts nothing more (a slirp4netns made after the release would leak).
+        self._lock = threading.Lock()
+        self._closed = False
 
     def listen(self) -> socket.socket:
         if self._namespace is None:
@@ -191,6 +200,8 @@ class _ContainerSlot:
         assert self._namespace is not None
         try:
             await asyncio.to_thread(self._prepare, command)
+            if self._closed or self._namespace is None:
+                raise errors.SandboxError(_STOPPED_WHILE_STARTING)
             proc = await asyncio.create_subprocess_exec(
                 self._sandbox.options.runc,
                 "--root",
@@ -217,10 +228,15 @@ class _ContainerSlot:
         return _Container(proc, self, self._cgroup)
 
     def _prepare(self, command: RuntimeCommand) -> None:
-        assert self._namespace is not None
+        with self._lock:
+            if self._closed or self._namespace is None:
+                raise errors.SandboxError(_STOPPED_WHILE_STARTING)
+            self._prepare_locked(command, self._namespace)
+
+    def _prepare_locked(self, command: RuntimeCommand, namespace: NetworkNamespace) -> None:
         spec = self._spec
         if self._sandbox.options.egress is not None:
-            self._egress = Egress(self._sandbox.options.egress, self._namespace)
+            self._egress = Egress(self._sandbox.options.egress, namespace)
         self._cgroup.create(
             Limits(
                 memory_bytes=spec.memory_limit_mb * 1024 * 1024,
@@ -249,7 +265,7 @@ class _ContainerSlot:
                 runtime_dir=spec.interpreter.executable.parent.parent,
                 log_dir=log_dir,
                 read_only_dirs=read_only,
-                network_namespace=self._namespace.path,
+                network_namespace=namespace.path,
                 cgroup_path=self._cgroup.runtime_path,
                 tmp_size_mb=spec.ephemeral_storage_mb,
                 pids_limit=self._sandbox.options.pids_limit,
@@ -259,6 +275,10 @@ class _ContainerSlot:
 
     def release(self) -> None:
         """Kill what is left and free the network, cgroup and bundle (idempotent)."""
+        with self._lock:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
         if self._cgroup_made:
             self._cgroup.kill_all()
             self._cgroup.remove()
@@ -272,6 +292,7 @@ class _ContainerSlot:
         shutil.rmtree(self._bundle, ignore_errors=True)
 
     def close(self) -> None:
+        self._closed = True
         self.release()
 
 

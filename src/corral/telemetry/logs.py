@@ -11,27 +11,32 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "LevelFilter",
     "LogRecord",
     "LogSink",
+    "TEMPLATES",
     "platform_report",
     "platform_start",
+    "render",
     "stream_name",
+    "text_end",
     "text_report",
+    "text_start",
 ]
 
 
 class LogRecord:
     """One line of a log stream.
 
-    Platform records are rendered lazily (``render``): most are never read, and the invoke
-    path should not pay for formatting them.
+    A platform record is kept as a template name and its arguments (``kind``, ``args``):
+    it is rendered when first read (``message``), and the log writer process renders what
+    it stores, so the invoke path never formats one. ``kind`` is empty for a plain line.
     """
 
-    __slots__ = ("timestamp_s", "log_group", "log_stream", "request_id", "_message", "_render")
+    __slots__ = ("timestamp_s", "log_group", "log_stream", "request_id", "kind", "args", "_message")
 
     def __init__(
         self,
@@ -40,20 +45,21 @@ class LogRecord:
         log_stream: str,
         request_id: str,
         message: str = "",
-        render: Callable[[], str] | None = None,
+        kind: str = "",
+        args: tuple[Any, ...] = (),
     ) -> None:
         self.timestamp_s = timestamp_s
         self.log_group = log_group
         self.log_stream = log_stream
         self.request_id = request_id
-        self._message = message
-        self._render = render
+        self.kind = kind
+        self.args = args
+        self._message: str | None = None if kind else message
 
     @property
     def message(self) -> str:
-        if self._render is not None:
-            self._message = self._render()
-            self._render = None
+        if self._message is None:
+            self._message = render(self.kind, self.args)
         return self._message
 
     def __repr__(self) -> str:
@@ -72,21 +78,30 @@ def stream_name(version: str, environment_id: str, epoch_s: float | None = None)
     return f"{day}/[{version}]{environment_id}"
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def _iso(epoch_s: float) -> str:
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s))
-        + f".{int(epoch_s * 1000) % 1000:03d}Z"
-    )
+    """``2026-11-28T15:04:05.123Z``; the part up to the second is formatted once a second."""
+    global _second_cache
+    second = int(epoch_s)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_cache = (second, prefix)
+    return f"{prefix}.{int(epoch_s * 1000) % 1000:03d}Z"
 
 
 def platform_start(request_id: str, version: str, function_arn: str, epoch_s: float) -> str:
-    """A ``platform.start`` record (JSON log format)."""
-    return json.dumps(
-        {
-            "time": _iso(epoch_s),
-            "type": "platform.start",
-            "record": {"requestId": request_id, "version": version, "functionArn": function_arn},
-        }
+    """A ``platform.start`` record (JSON log format).
+
+    Formatted by hand rather than with ``json.dumps``: it is written for every invocation.
+    Request ids, versions and ARNs never hold characters JSON would escape.
+    """
+    return (
+        f'{{"time": "{_iso(epoch_s)}", "type": "platform.start", "record": '
+        f'{{"requestId": "{request_id}", "version": "{version}", '
+        f'"functionArn": "{function_arn}"}}}}'
     )
 
 
@@ -95,21 +110,31 @@ def platform_report(
     status: str,
     duration_ms: float,
     epoch_s: float,
-    *,
     max_memory_used_mb: int | None = None,
     init_duration_ms: float | None = None,
     error_type: str | None = None,
 ) -> str:
-    """A ``platform.report`` record (JSON log format)."""
-    metrics: dict[str, float | int] = {"durationMs": round(duration_ms, 3)}
+    """A ``platform.report`` record (JSON log format); by hand, as ``platform_start``."""
+    metrics = f'"durationMs": {round(duration_ms, 3)!r}'
     if max_memory_used_mb is not None:
-        metrics["maxMemoryUsedMB"] = max_memory_used_mb
+        metrics += f', "maxMemoryUsedMB": {int(max_memory_used_mb)}'
     if init_duration_ms is not None:
-        metrics["initDurationMs"] = round(init_duration_ms, 3)
-    record: dict[str, object] = {"requestId": request_id, "status": status, "metrics": metrics}
-    if error_type:
-        record["errorType"] = error_type
-    return json.dumps({"time": _iso(epoch_s), "type": "platform.report", "record": record})
+        metrics += f', "initDurationMs": {round(init_duration_ms, 3)!r}'
+    tail = f', "errorType": {json.dumps(error_type)}' if error_type else ""
+    return (
+        f'{{"time": "{_iso(epoch_s)}", "type": "platform.report", "record": '
+        f'{{"requestId": "{request_id}", "status": "{status}", "metrics": {{{metrics}}}{tail}}}}}'
+    )
+
+
+def text_start(request_id: str, version: str) -> str:
+    """The START line of a classic function (Text log format)."""
+    return f"START RequestId: {request_id} Version: {version}"
+
+
+def text_end(request_id: str) -> str:
+    """The END line of a classic function (Text log format)."""
+    return f"END RequestId: {request_id}"
 
 
 def text_report(
@@ -128,6 +153,25 @@ def text_report(
     if init_duration_ms is not None:
         line += f"\tInit Duration: {init_duration_ms:.2f} ms"
     return line
+
+
+# The templates of platform records, by ``LogRecord.kind``.
+TEMPLATES: dict[str, Callable[..., str]] = {
+    "platform.start": platform_start,
+    "platform.report": platform_report,
+    "text.start": text_start,
+    "text.end": text_end,
+    "text.report": text_report,
+}
+
+
+def render(kind: str, args: tuple[Any, ...]) -> str:
+    """A platform record's text from its template name and arguments.
+
+    Raises:
+        KeyError: an unknown template.
+    """
+    return TEMPLATES[kind](*args)
 
 
 # Application log levels, least to most severe (LoggingConfig.ApplicationLogLevel).

@@ -1,256 +1,220 @@
-"""Durable, bounded function and system logs: ``<data-dir>/logs.db`` (SQLite, WAL).
+"""Durable, bounded function and system logs, as the server sees them.
 
-The invoke path only appends a ``LogRecord`` to a list (``emit``). A writer thread renders
-and inserts what accumulated every quarter second, in one transaction, so the event loop
-never waits for the disk. A query first writes what is pending, so it sees every record
-emitted before it (``corral logs`` right after an invoke shows that invoke).
+The invoke path hands a ``LogRecord`` to ``emit``, which appends a tuple to a list (about a
+microsecond; platform records stay unrendered). Every quarter second the event loop sends
+what accumulated, in one frame, to the log writer process (``telemetry.logwriter``), which
+renders, stores and applies retention. A query first asks the writer to confirm it stored
+everything sent so far, then reads ``logs.db`` through the server's own connection, so
+``corral logs`` right after an invoke shows that invoke.
 
-Bounded twice (settings): records older than ``max_age_s`` go, and when the live data
-passes ``max_bytes`` the oldest tenth goes, until it fits. Both run at start and every
-minute.
-
-Indexes serve the queries people make: a log group by time, a request id, a stream.
+If the writer dies it is started again and says so in the server log; what it had not
+stored is lost. If it cannot keep up, at most ``_MAX_BUFFERED_BYTES`` wait for it and later
+records are dropped and counted (``dropped``), so a slow disk never grows the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import sqlite3
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+import sys
 from pathlib import Path
 
+from corral.core import errors
+from corral.telemetry.logdb import LogDatabase, LogQuery, Retention, StoredEvent
 from corral.telemetry.logs import LogRecord
+from corral.telemetry.logwriter import WireRecord, encode
 
-__all__ = ["DiscardedLogs", "LogQuery", "LogStore", "Retention", "StoredEvent"]
+__all__ = ["DiscardedLogs", "LogStore"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS logs (
-    id INTEGER PRIMARY KEY,
-    ts_ms INTEGER NOT NULL,
-    log_group TEXT NOT NULL,
-    log_stream TEXT NOT NULL,
-    version TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS logs_group_time ON logs (log_group, ts_ms);
-CREATE INDEX IF NOT EXISTS logs_request ON logs (request_id) WHERE request_id != '';
-CREATE INDEX IF NOT EXISTS logs_stream ON logs (log_stream, id);
-"""
+_log = logging.getLogger(__name__)
+
 _FLUSH_INTERVAL_S = 0.25
-_RETENTION_INTERVAL_S = 60.0
-
-
-@dataclass(frozen=True)
-class Retention:
-    """How much history is kept."""
-
-    max_age_s: float = 7 * 24 * 3600.0
-    max_bytes: int = 1024**3
-
-
-@dataclass(frozen=True)
-class LogQuery:
-    """Which records to read: one log group, narrowed by any of the rest."""
-
-    log_group: str
-    version: str | None = None
-    stream: str | None = None
-    request_id: str | None = None
-    since_ms: int | None = None
-    until_ms: int | None = None
-    # Only records after this id (a cursor: the last id of the previous page).
-    after_id: int = 0
-    limit: int = 1000
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """One stored record."""
-
-    id: int
-    timestamp_ms: int
-    log_group: str
-    log_stream: str
-    request_id: str
-    message: str
-
-
-def _version_of(stream: str) -> str:
-    """``2026/01/02/[3]abc`` -> ``3``; other streams (system logs) have none."""
-    start = stream.find("[")
-    end = stream.find("]", start + 1)
-    return stream[start + 1 : end] if start >= 0 and end > start else ""
+_SYNC_TIMEOUT_S = 10.0
+_START_TIMEOUT_S = 120.0  # retention at start may delete a lot
+_STOP_TIMEOUT_S = 30.0
+_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 
 class LogStore:
     """The log sink of a running server, and what ``corral logs`` reads."""
 
-    def __init__(self, path: Path, retention: Retention = Retention()) -> None:
-        self._path = path
-        self._retention = retention
-        self._pending: list[LogRecord] = []
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, path: Path, retention: Retention | None = None) -> None:
+        self.path = path
+        self.retention = retention or Retention()
+        self.dropped = 0
+        self._pending: list[WireRecord] = []
+        self._db: LogDatabase | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._acks: dict[int, asyncio.Future[None]] = {}
+        self._next_token = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     # --- the sink ---------------------------------------------------------------------------
     def emit(self, record: LogRecord) -> None:
-        self._pending.append(record)
+        self._pending.append(
+            (
+                record.timestamp_s,
+                record.log_group,
+                record.log_stream,
+                record.request_id,
+                record.kind,
+                record.args if record.kind else record.message,
+            )
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> None:
-        """Apply retention once, then write in the background."""
-        self.enforce_retention()
-        self._thread = threading.Thread(target=self._run, name="corral-logs", daemon=True)
-        self._thread.start()
+    async def start(self) -> None:
+        """Open the database, start the writer and the periodic flush.
 
-    def close(self) -> None:
-        """Write what is pending and close the database."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self.flush()
-        with self._lock:
+        Raises:
+            errors.CorralError: the writer did not start.
+        """
+        self._db = LogDatabase(self.path, self.retention)  # creates the schema
+        await self._spawn()
+        self._tasks.append(asyncio.create_task(self._flush_forever(), name="logs:flush"))
+
+    async def close(self) -> None:
+        """Send what is pending, let the writer store it and exit, close the database."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        process = self._process
+        if process is not None and process.stdin is not None:
+            self._send_pending()
+            process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), _STOP_TIMEOUT_S)
+            except TimeoutError:
+                _log.error("the log writer did not stop in %.0f s; killed", _STOP_TIMEOUT_S)
+                process.kill()
+                await process.wait()
+        if self._db is not None:
             self._db.close()
+            self._db = None
 
-    def _run(self) -> None:
-        next_retention = time.monotonic() + _RETENTION_INTERVAL_S
-        while not self._stop.is_set():
-            self._wake.wait(_FLUSH_INTERVAL_S)
-            self._wake.clear()
-            with contextlib.suppress(sqlite3.Error):
-                self.flush()
-                if time.monotonic() >= next_retention:
-                    next_retention = time.monotonic() + _RETENTION_INTERVAL_S
-                    self.enforce_retention()
-
-    # --- writing -----------------------------------------------------------------------------
-    def flush(self) -> int:
-        """Insert every pending record now; returns how many."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-            if not batch:
-                return 0
-            rows = [
-                (
-                    int(r.timestamp_s * 1000),
-                    r.log_group,
-                    r.log_stream,
-                    _version_of(r.log_stream),
-                    r.request_id,
-                    r.message,
-                )
-                for r in batch
-            ]
-            with self._transaction():
-                self._db.executemany(
-                    "INSERT INTO logs (ts_ms, log_group, log_stream, version, request_id, "
-                    "message) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            return len(rows)
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
+    async def _spawn(self) -> None:
+        self._process = process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "corral.telemetry.logwriter",
+            str(self.path),
+            repr(self.retention.max_age_s),
+            str(self.retention.max_bytes),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            line = await asyncio.wait_for(process.stdout.readline(), _START_TIMEOUT_S)
+        except TimeoutError:
+            line = b""
+        if line.strip() != b"ready":
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+            raise errors.CorralError(
+                f"the log writer did not start (exit status {process.returncode}); see the "
+                "lines above, or run with CORRAL_LOG_STORE=off to keep no logs"
+            )
+        self._tasks.append(asyncio.create_task(self._answers(process), name="logs:answers"))
 
-    def enforce_retention(self, now_s: float | None = None) -> int:
-        """Delete records past the age limit, then the oldest until the size fits."""
-        cutoff = int(((time.time() if now_s is None else now_s) - self._retention.max_age_s) * 1000)
-        with self._lock:
-            deleted = self._db.execute("DELETE FROM logs WHERE ts_ms < ?", (cutoff,)).rowcount
-            while self._live_bytes() > self._retention.max_bytes:
-                count = self._db.execute("SELECT count(*) FROM logs").fetchone()[0]
-                if count == 0:
-                    break
-                cut = self._db.execute(
-                    "DELETE FROM logs WHERE id <= (SELECT id FROM logs ORDER BY id "
-                    "LIMIT 1 OFFSET ?)",
-                    (max(1, count // 10) - 1,),
-                )
-                deleted += cut.rowcount
-            return deleted
+    async def _answers(self, process: asyncio.subprocess.Process) -> None:
+        """Resolve syncs as the writer confirms them; start it again if it dies."""
+        assert process.stdout is not None
+        async for line in process.stdout:
+            waiter = self._acks.pop(int(line), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        status = await process.wait()
+        for waiter in self._acks.values():
+            if not waiter.done():
+                waiter.set_exception(errors.CorralError("the log writer stopped"))
+        self._acks.clear()
+        if self._closing:
+            return
+        _log.error("the log writer exited (status %s); starting it again", status)
+        await asyncio.sleep(1.0)
+        if not self._closing:
+            await self._spawn()
 
-    def _live_bytes(self) -> int:
-        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
-        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        return int((pages - free) * page_size)
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_INTERVAL_S)
+            self._send_pending()
+
+    def _send_pending(self) -> None:
+        if not self._pending:
+            return
+        records, self._pending = self._pending, []
+        self._send(("rows", records), len(records))
+
+    def _send(self, message: tuple[str, object], count: int = 0) -> bool:
+        process = self._process
+        if process is None or process.stdin is None or process.returncode is not None:
+            self.dropped += count
+            return False
+        if process.stdin.transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
+            if self.dropped == 0:
+                _log.warning("the log writer cannot keep up: records are being dropped")
+            self.dropped += count
+            return False
+        process.stdin.write(encode(message))
+        return True
 
     # --- reading -----------------------------------------------------------------------------
-    def query(self, query: LogQuery) -> list[StoredEvent]:
-        """Matching records, oldest first, at most ``query.limit``."""
-        self.flush()
-        sql, params = _select(query)
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-        return [StoredEvent(*row) for row in rows]
+    async def sync(self) -> None:
+        """Return once the writer stored every record emitted before the call.
 
-    def explain(self, query: LogQuery) -> str:
-        """SQLite's plan for ``query`` (which index it uses)."""
-        sql, params = _select(query)
-        with self._lock:
-            rows = self._db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
-        return "\n".join(str(row[-1]) for row in rows)
+        Raises:
+            errors.CorralError: the writer is not running or did not answer in time.
+        """
+        self._send_pending()
+        self._next_token += 1
+        token = self._next_token
+        waiter = asyncio.get_running_loop().create_future()
+        self._acks[token] = waiter
+        if not self._send(("sync", token)):
+            self._acks.pop(token, None)
+            raise errors.CorralError("the log writer is not running")
+        try:
+            await asyncio.wait_for(waiter, _SYNC_TIMEOUT_S)
+        except TimeoutError:
+            self._acks.pop(token, None)
+            raise errors.CorralError(
+                f"the log writer did not answer in {_SYNC_TIMEOUT_S:.0f} s"
+            ) from None
 
-    def count(self) -> int:
-        self.flush()
-        with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM logs").fetchone()[0])
-
-
-def _select(query: LogQuery) -> tuple[str, list[object]]:
-    clauses = ["log_group = ?"]
-    params: list[object] = [query.log_group]
-    if query.request_id:
-        # The second clause lets SQLite use the partial index on request ids.
-        clauses.append("request_id = ? AND request_id != ''")
-        params.append(query.request_id)
-    if query.stream:
-        clauses.append("log_stream = ?")
-        params.append(query.stream)
-    if query.version:
-        clauses.append("version = ?")
-        params.append(query.version)
-    if query.since_ms is not None:
-        clauses.append("ts_ms >= ?")
-        params.append(query.since_ms)
-    if query.until_ms is not None:
-        clauses.append("ts_ms <= ?")
-        params.append(query.until_ms)
-    if query.after_id:
-        clauses.append("id > ?")
-        params.append(query.after_id)
-    sql = (
-        "SELECT id, ts_ms, log_group, log_stream, request_id, message FROM logs WHERE "
-        + " AND ".join(clauses)
-        + " ORDER BY id LIMIT ?"
-    )
-    params.append(max(1, query.limit))
-    return sql, params
+    async def query(self, query: LogQuery) -> list[StoredEvent]:
+        """Matching records, oldest first, at most ``query.limit``; the most recent ones
+        are included if the writer confirms them in time."""
+        if self._db is None:
+            return []
+        try:
+            await self.sync()
+        except errors.CorralError as exc:
+            _log.warning("reading logs without the latest records: %s", exc.message)
+        return await asyncio.to_thread(self._db.query, query)
 
 
 class DiscardedLogs(LogStore):
     """``CORRAL_LOG_STORE=off``: records are dropped (LogType=Tail still has them)."""
 
     def __init__(self) -> None:
-        super().__init__(Path(":memory:"))
+        super().__init__(Path("/dev/null"))
 
     def emit(self, record: LogRecord) -> None:
         pass
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def query(self, query: LogQuery) -> list[StoredEvent]:
+        return []

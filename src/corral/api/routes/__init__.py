@@ -18,6 +18,7 @@ from corral.api.routes import (
     corral,
     functions,
     logs,
+    metrics,
     scaling,
     tags,
     versions,
@@ -28,6 +29,7 @@ __all__ = ["ALL", "MODULES"]
 MODULES: dict[str, Sequence[BaseRoute]] = {
     "corral": corral.ROUTES,
     "logs": logs.ROUTES,
+    "metrics": metrics.ROUTES,
     "functions": functions.ROUTES,
     "versions": versions.ROUTES,
     "aliases": aliases.ROUTES,

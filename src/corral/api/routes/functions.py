@@ -254,6 +254,8 @@ async def delete_function(request: Request) -> Response:
     status = 202 if latest.spec.managed is not None else 204
     if qualifier is None:
         svc.catalog.delete_function(name, svc.partition.function_arn(name))
+        svc.metrics.forget(name)
+        svc.registry.forget_throttles(name)
         svc.scaler.poke()
         return json_response(status, None)
     if qualifier == models.LATEST:

@@ -29,7 +29,7 @@ from corral.api.http import handler, json_response
 from corral.api.routes.common import services, version_or_404
 from corral.core import errors, models
 from corral.core.arns import parse_function_name
-from corral.telemetry.logstore import LogQuery
+from corral.telemetry.logdb import LogQuery
 
 __all__ = ["ROUTES", "parse_time_ms"]
 
@@ -102,7 +102,7 @@ async def log_events(request: Request) -> Response:
         after_id=_int(request, "nextToken", 0, 0, 2**62),
         limit=_int(request, "limit", 1000, 1, _MAX_LIMIT),
     )
-    found = svc.logs.query(query)
+    found = await svc.logs.query(query)
     events = [
         {
             "id": event.id,

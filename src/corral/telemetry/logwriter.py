@@ -1,0 +1,137 @@
+"""The log writer process: ``python -m corral.telemetry.logwriter DB MAX_AGE_S MAX_BYTES``.
+
+The server sends it batches of records; it renders the platform records, stores everything
+in the log database and applies retention. None of that work, nor SQLite's, runs in the
+server's process, where it would take the interpreter lock from the invoke path (measured:
+a writer *thread* there cost 12% of the invoke rate, docs/benchmarks.md). It runs
+niced, below the invoke path.
+
+Protocol. Stdin carries frames: a 4-byte big-endian length, then a pickle of
+``("rows", [record, ...])`` or ``("sync", n)``; a record is ``(timestamp_s, log_group,
+log_stream, request_id, kind, payload)``, the payload being the message when ``kind`` is
+empty and the template's arguments otherwise (``telemetry.logs.TEMPLATES``). Stdout carries
+lines: ``ready`` once the database is open and retention applied, then ``n`` for each
+``("sync", n)`` once every record sent before it is committed.
+
+The end of stdin means: store what came, exit. SIGINT is ignored: Ctrl+C reaches the whole
+process group, and the server, which is draining, still has records to send.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from corral.telemetry.logdb import LogDatabase, Retention, Row, version_of
+from corral.telemetry.logs import render
+
+__all__ = ["HEADER_BYTES", "WireRecord", "encode", "main", "serve", "to_rows"]
+
+HEADER_BYTES = 4
+_RETENTION_INTERVAL_S = 60.0
+_NICENESS = 10
+# (timestamp_s, log_group, log_stream, request_id, kind, message or template arguments)
+WireRecord = tuple[float, str, str, str, str, Any]
+
+
+def encode(message: object) -> bytes:
+    """One frame: the length, then the pickle."""
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(body).to_bytes(HEADER_BYTES, "big") + body
+
+
+def to_rows(records: Iterable[WireRecord], versions: dict[str, str]) -> list[Row]:
+    """Database rows, platform records rendered (``versions`` caches each stream's)."""
+    rows: list[Row] = []
+    for timestamp_s, group, stream, request_id, kind, payload in records:
+        version = versions.get(stream)
+        if version is None:
+            if len(versions) > 10_000:
+                versions.clear()
+            version = versions[stream] = version_of(stream)
+        if kind:
+            try:
+                message = render(kind, payload)
+            except Exception as exc:  # a record must never stop the writer
+                message = f"[corral: cannot render {kind} {payload!r}: {exc}]"
+        else:
+            message = payload
+        rows.append((int(timestamp_s * 1000), group, stream, version, request_id, message))
+    return rows
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def serve(
+    db: LogDatabase,
+    stdin: BinaryIO,
+    answer: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Store every frame from ``stdin`` until it ends; apply retention every minute."""
+    fd = stdin.fileno()
+    versions: dict[str, str] = {}
+    next_retention = clock() + _RETENTION_INTERVAL_S
+    while True:
+        ready, _, _ = select.select([fd], [], [], max(0.0, next_retention - clock()))
+        if ready:
+            header = _read_exactly(fd, HEADER_BYTES)
+            body = None if header is None else _read_exactly(fd, int.from_bytes(header, "big"))
+            if body is None:
+                return
+            what, data = pickle.loads(body)
+            if what == "rows":
+                try:
+                    db.insert(to_rows(data, versions))
+                except Exception as exc:  # disk full, say: tell, keep serving
+                    print(f"corral log writer: {len(data)} records lost: {exc}", file=sys.stderr)
+            elif what == "sync":
+                answer(str(data))
+        if clock() >= next_retention:
+            next_retention = clock() + _RETENTION_INTERVAL_S
+            db.enforce_retention()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3:
+        print("usage: python -m corral.telemetry.logwriter DB MAX_AGE_S MAX_BYTES", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Storing logs is background work: the invoke path (server, runtimes) gets the CPU
+    # first. Never starved (CFS still gives a niced process its share), it catches up
+    # as soon as the load lets it; what waits meanwhile sits in the pipe.
+    os.nice(_NICENESS)
+    db = LogDatabase(Path(args[0]), Retention(max_age_s=float(args[1]), max_bytes=int(args[2])))
+
+    def answer(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    try:
+        db.enforce_retention()
+        answer("ready")
+        serve(db, sys.stdin.buffer, answer)
+    finally:
+        db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

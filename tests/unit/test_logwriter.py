@@ -1,0 +1,43 @@
+"""``corral.telemetry.logwriter``: frames and rows (the process itself runs in integration)."""
+
+from __future__ import annotations
+
+import pickle
+
+from corral.telemetry import logwriter
+
+
+def test_a_frame_is_its_length_then_the_pickle() -> None:
+    frame = logwriter.encode(("sync", 7))
+    size = int.from_bytes(frame[: logwriter.HEADER_BYTES], "big")
+    assert size == len(frame) - logwriter.HEADER_BYTES
+    assert pickle.loads(frame[logwriter.HEADER_BYTES :]) == ("sync", 7)
+
+
+def test_rows_render_platform_records_and_keep_plain_lines() -> None:
+    versions: dict[str, str] = {}
+    rows = logwriter.to_rows(
+        [
+            (1.5, "/aws/lambda/f", "2026/11/28/[3]abc", "r1", "", "hello"),
+            (2.0, "/aws/lambda/f", "2026/11/28/[3]abc", "r1", "text.end", ("r1",)),
+            (2.0, "/aws/lambda/capacity-provider/p", "instances", "", "", "{}"),
+        ],
+        versions,
+    )
+    assert rows == [
+        (1500, "/aws/lambda/f", "2026/11/28/[3]abc", "3", "r1", "hello"),
+        (2000, "/aws/lambda/f", "2026/11/28/[3]abc", "3", "r1", "END RequestId: r1"),
+        (2000, "/aws/lambda/capacity-provider/p", "instances", "", "", "{}"),
+    ]
+    assert versions == {"2026/11/28/[3]abc": "3", "instances": ""}
+
+
+def test_a_record_that_cannot_be_rendered_is_stored_as_a_note_not_lost() -> None:
+    rows = logwriter.to_rows(
+        [
+            (1.0, "g", "s", "r", "platform.unknown", ("r",)),
+            (1.0, "g", "s", "r", "text.end", ()),  # wrong arguments
+        ],
+        {},
+    )
+    assert [row[5].startswith("[corral: cannot render ") for row in rows] == [True, True]
