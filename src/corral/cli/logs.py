@@ -1,9 +1,10 @@
 """``corral logs FUNCTION``: what a function (or a capacity provider) logged.
 
 One line per record: time, the environment's stream (shortened to its version and the start
-of the environment id), the request id, the message. ``--request-id`` keeps one request,
-``--since``/``--until`` a window (``10m``, ``2h``, or epoch milliseconds), ``--follow`` keeps
-printing new records until Ctrl+C, ``--json`` prints one JSON object per line for scripts.
+of the environment id), the last 8 characters of the request id, the message.
+``--request-id`` keeps one request, ``--since``/``--until`` a window (``10m``, ``2h``, or
+epoch milliseconds), ``--follow`` keeps printing new records until Ctrl+C, ``--json`` prints
+one JSON object per line for scripts.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _print(event: dict[str, Any], as_json: bool) -> None:
         return
     stamp = time.strftime("%H:%M:%S", time.localtime(event["timestamp"] / 1000))
     millis = event["timestamp"] % 1000
-    request_id = event["requestId"][:8] if event["requestId"] else "-"
+    # The end of the id: request ids start with the time (UUID v7), so their starts repeat.
+    request_id = event["requestId"][-8:] if event["requestId"] else "-"
     _out.print(
         f"[dim]{stamp}.{millis:03d}[/] [cyan]{_short_stream(event['logStreamName'])}[/] "
         f"[magenta]{request_id:<8}[/] {escape(event['message'].rstrip())}"
