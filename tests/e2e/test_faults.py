@@ -8,6 +8,7 @@ faulty environment is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -250,8 +251,11 @@ def test_environments_stopped_while_they_start_leave_no_network_helper_behind(
     lam: LambdaClient, server: Server, provider_arn: str, make_function: Any
 ) -> None:
     def helpers() -> int:
-        tree = psutil.Process(server.proc.pid).children(recursive=True)
-        return sum(1 for p in tree if p.name() == "slirp4netns")
+        count = 0
+        for process in psutil.Process(server.proc.pid).children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):  # one may end meanwhile
+                count += process.name() == "slirp4netns"
+        return count
 
     def live_environments() -> int:
         state = server.state()

@@ -175,7 +175,9 @@ def test_corral_logs_follow_prints_new_records_as_they_come(
             e["message"].startswith("REPORT") for e in seen
         ):
             seen.append(json.loads(follower.stdout.readline()))
-        assert any(e["message"] == f"MARK live {request_id}" for e in seen), seen
+        assert any(e["message"] == f"MARK live {request_id}" for e in seen), [
+            (e["requestId"], e["message"][:80]) for e in seen
+        ]
     finally:
         follower.terminate()
         follower.wait(timeout=10)

@@ -262,12 +262,12 @@ class ExecutionEnvironment:
             )
         )
         layout = slot.layout
-        log_socket: Path | None = None
-        if cfg.spec.managed is not None:
-            host_socket = self._dir / "ipc" / "log.sock"
-            host_socket.parent.mkdir(exist_ok=True)
-            self._channels.listen(host_socket)
-            log_socket = layout.log_socket
+        # Workers of Managed Instances connect here (their runtime is told where); a
+        # container's main process connects its own stdout and stderr here too.
+        host_socket = self._dir / "ipc" / "log.sock"
+        host_socket.parent.mkdir(exist_ok=True)
+        self._channels.listen(host_socket)
+        log_socket = layout.log_socket if cfg.spec.managed is not None else None
         port = await self._runtime.start(sock=slot.listen())
         env = runtime_environment(
             RuntimeEnvInputs(
@@ -294,6 +294,7 @@ class ExecutionEnvironment:
                     env=env,
                     stdout=stdout,
                     stderr=stderr,
+                    output_socket=layout.log_socket,
                 )
             )
         except errors.SandboxError:

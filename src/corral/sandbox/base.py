@@ -62,12 +62,19 @@ class RuntimeLayout:
 
 @dataclass(frozen=True)
 class RuntimeCommand:
-    """The runtime's main process: its command line, environment and output sockets."""
+    """The runtime's main process: its command line, environment and output sockets.
+
+    ``output_socket`` (the path inside the sandbox of the environment's log socket): a
+    sandbox that would relay the process's stdout and stderr (runc copies a container's
+    through pipes, after the fact) connects them to it instead, so that what the runtime
+    writes before it answers an invocation is readable when the answer arrives.
+    """
 
     argv: Sequence[str]
     env: Mapping[str, str]
     stdout: socket.socket
     stderr: socket.socket
+    output_socket: Path | None = None
 
 
 @dataclass(frozen=True)

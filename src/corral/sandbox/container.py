@@ -79,25 +79,34 @@ def _runc_dies_with_corral() -> None:
 # The runtime is the container's pid 1, and the kernel drops signals sent to a namespace's
 # init that it has no handler for: SIGTERM would be ignored. This prelude gives SIGTERM a
 # C-level handler (``_exit``, async-signal-safe, runs even while the runtime waits inside
-# its native client) and then runs the module exactly as ``python -m`` does. A handler the
-# function installs itself replaces it, as it would on Lambda.
-_PID1_PRELUDE = (
-    "import ctypes,runpy,sys;"
-    "c=ctypes.CDLL(None);"
-    "c.signal(15,ctypes.cast(c._exit,ctypes.c_void_p));"
-    "m=sys.argv.pop(1);"
-    "runpy._run_module_as_main(m)"
-)
+# its native client), connects stdout and stderr to the environment's log socket when one is
+# named (runc relays a foreground container's stdio through pipes, so a line written just
+# before an answer could reach Corral after it; a socket of its own has no relay, and the
+# kernel tells Corral its pid), and then runs the module exactly as ``python -m`` does. A
+# SIGTERM handler the function installs itself replaces this one, as it would on Lambda.
+_PID1_PRELUDE = """
+import ctypes, os, runpy, socket, sys
+c = ctypes.CDLL(None)
+c.signal(15, ctypes.cast(c._exit, ctypes.c_void_p))
+path = sys.argv.pop(1)
+if path:
+    for fd in (1, 2):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(path)
+        os.dup2(s.fileno(), fd)
+        s.close()
+runpy._run_module_as_main(sys.argv.pop(1))
+"""
+
+
+def _as_pid1(argv: Sequence[str], output_socket: Path | None = None) -> list[str]:
+    """``python -m module args`` as a command fit to be a container's pid 1."""
+    if len(argv) >= 3 and argv[1] == "-m":
+        return [argv[0], "-c", _PID1_PRELUDE, str(output_socket or ""), *argv[2:]]
+    return list(argv)
 
 
 _STOPPED_WHILE_STARTING = "the execution environment was stopped while it was starting"
-
-
-def _as_pid1(argv: Sequence[str]) -> list[str]:
-    """``python -m module args`` as a command fit to be a container's pid 1."""
-    if len(argv) >= 3 and argv[1] == "-m":
-        return [argv[0], "-c", _PID1_PRELUDE, *argv[2:]]
-    return list(argv)
 
 
 def _exit_status(code: int, out_of_memory: bool) -> ExitStatus:
@@ -258,7 +267,7 @@ class _ContainerSlot:
             read_only = (*read_only, prefix)
         config = oci.oci_config(
             oci.ContainerInputs(
-                argv=_as_pid1(command.argv),
+                argv=_as_pid1(command.argv, command.output_socket),
                 env=command.env,
                 rootfs=self._sandbox.rootfs,
                 code_dir=spec.code_dir,
