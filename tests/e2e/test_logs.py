@@ -226,6 +226,10 @@ def test_a_capacity_providers_system_log_tells_its_instances_lifecycle(
     launched = [e for e in events if e["metadata"]["event"] == "Launched"]
     assert len(launched) == 3  # the first three instances
     assert all(e["metadata"]["capacityProviderArn"] == arn for e in events)
+    table = cli("logs", "--capacity-provider", "syslog", "--endpoint-url", server.url)
+    assert table.exit_code == 0 and table.stdout.count(" instances ") == len(events)
+    both = cli("logs", name, "--capacity-provider", "syslog", "--endpoint-url", server.url)
+    assert both.exit_code == 1 and "name a function, or a capacity provider" in both.output
 
 
 def test_logs_outlive_the_server_and_the_function(tmp_path: Path) -> None:

@@ -175,6 +175,10 @@ def test_bad_metrics_queries_get_clear_errors(server: Server, make_function: Any
     assert raw(server, "GET", "/corral/v1/metrics?capacityProvider=nosuch")[0] == 404
     done = CliRunner().invoke(main.app, ["metrics", "--endpoint-url", server.url])
     assert done.exit_code == 1
+    idle = CliRunner().invoke(
+        main.app, ["metrics", name, "--minutes", "1", "--endpoint-url", server.url]
+    )
+    assert idle.exit_code == 0 and f"{name}: no data in the last 1 minutes" in idle.stdout
 
 
 def test_metrics_can_be_turned_off(tmp_path: Path) -> None:

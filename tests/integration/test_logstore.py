@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from corral.core import errors
+from corral.telemetry import logwriter
 from corral.telemetry.logdb import LogDatabase, LogQuery, Retention, Row
 from corral.telemetry.logs import LogRecord
 from corral.telemetry.logstore import DiscardedLogs, LogStore
@@ -215,3 +217,82 @@ async def test_discarded_logs_keep_nothing(tmp_path: Path) -> None:
     emit(store, (time.time(), "g", "s", "r", "gone"))
     assert await store.query(LogQuery("g")) == []
     await store.close()
+
+
+# --- failure paths ----------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_writer_that_cannot_start_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("corral.telemetry.logstore.sys.executable", "/bin/false")
+    store = LogStore(tmp_path / "logs.db")
+    with pytest.raises(errors.CorralError, match="the log writer did not start"):
+        await store.start()
+    await store.close()
+
+
+@pytest.mark.asyncio
+async def test_without_a_writer_records_are_counted_as_dropped_and_queries_still_read(
+    tmp_path: Path,
+) -> None:
+    store = LogStore(tmp_path / "logs.db")
+    await store.start()
+    try:
+        emit(store, (time.time(), "g", "s", "r", "stored"))
+        await store.sync()
+        assert store._process is not None
+        os.kill(store._process.pid, signal.SIGKILL)
+        await store._process.wait()
+        with pytest.raises(errors.CorralError, match="not running"):
+            await store.sync()
+        emit(store, (time.time(), "g", "s", "r", "lost"))
+        # The query warns and reads what was stored.
+        assert [e.message for e in await store.query(LogQuery("g"))] == ["stored"]
+        assert store.dropped == 1
+    finally:
+        await store.close()
+
+
+def test_the_writer_loop_stores_answers_and_applies_retention(tmp_path: Path) -> None:
+    db = LogDatabase(tmp_path / "logs.db", Retention(max_age_s=60))
+    read_end, write_end = os.pipe()
+    now = time.time()
+    frames = [
+        logwriter.encode(("rows", [(now - 3600, "g", "s", "r", "", "old")])),
+        logwriter.encode(("rows", [(now, "g", "s", "r", "text.end", ("r",))])),
+        logwriter.encode(("sync", 5)),
+    ]
+    os.write(write_end, b"".join(frames))
+    os.close(write_end)
+    answers: list[str] = []
+    ticks = iter([0.0, 0.0, 61.0, 61.0, 61.0, 200.0, 200.0, 200.0])
+    try:
+        with os.fdopen(read_end, "rb") as stdin:
+            logwriter.serve(db, stdin, answers.append, clock=lambda: next(ticks, 400.0))
+        assert answers == ["5"]
+        assert messages(db, LogQuery("g")) == ["END RequestId: r"]  # "old" went with retention
+    finally:
+        db.close()
+
+
+def test_a_failed_insert_is_reported_and_the_writer_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = LogDatabase(tmp_path / "logs.db")
+    read_end, write_end = os.pipe()
+    os.write(write_end, logwriter.encode(("rows", [(1.0, "g", "s", "r", "", "x")])))
+    os.write(write_end, logwriter.encode(("sync", 1)))
+    os.close(write_end)
+    db.close()  # inserting now fails
+    answers: list[str] = []
+    with os.fdopen(read_end, "rb") as stdin:
+        logwriter.serve(db, stdin, answers.append)
+    assert answers == ["1"]
+    assert "1 records lost" in capsys.readouterr().err
+
+
+def test_the_writer_command_explains_its_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert logwriter.main(["only-one"]) == 2
+    assert "usage: python -m corral.telemetry.logwriter" in capsys.readouterr().err

@@ -171,3 +171,11 @@ def test_hand_formatted_platform_records_are_the_json_they_claim(
     assert metrics.get("initDurationMs") == (None if init_ms is None else round(init_ms, 3))
     assert report["record"].get("errorType") == (error_type or None)
     assert start["time"] == report["time"]
+
+
+def test_a_line_that_only_looks_like_json_counts_as_info() -> None:
+    warn_and_up = logs.LevelFilter("JSON", "WARN", None)
+    assert not warn_and_up.keeps('{"level": "INFO" oops')  # not JSON: INFO, below WARN
+    assert not warn_and_up.keeps('["level"]')  # JSON, but not an object: INFO
+    assert warn_and_up.keeps('{"level": "ERROR", "message": "x"}')
+    assert logs.LevelFilter("JSON", "INFO", None).keeps('{"level": "INFO" oops')
