@@ -109,19 +109,23 @@ def start_uvicorn(
     return proc, f"http://127.0.0.1:{port}/2015-03-31/functions/echo/invocations"
 
 
-def deploy(url: str, runtime: Any) -> None:
-    from tests.helpers import client
+def deploy(
+    url: str, runtime: Any, name: str = "echo", code: str = ECHO, environments: int | None = None
+) -> None:
+    """A published Managed Instances function (2 GB, 4 slots per environment) on a new
+    provider; ``environments`` pins its scaling (min = max) so runs compare."""
+    from tests.helpers import client, pin_environments
 
     lam = client(url)
     provider = lam.create_capacity_provider(
         CapacityProviderName="bench", VpcConfig=SUBNETS, PermissionsConfig=OPERATOR
     )["CapacityProvider"]["CapacityProviderArn"]
     lam.create_function(
-        FunctionName="echo",
+        FunctionName=name,
         Runtime=runtime,
         Role=ROLE,
         Handler="app.handler",
-        Code={"ZipFile": zip_code({"app.py": ECHO})},
+        Code={"ZipFile": zip_code({"app.py": code})},
         MemorySize=2048,
         CapacityProviderConfig={
             "LambdaManagedInstancesCapacityProviderConfig": {
@@ -131,7 +135,9 @@ def deploy(url: str, runtime: Any) -> None:
         },
         Publish=True,
     )
-    wait_version_active(lam, "echo", "1")
+    if environments is not None:
+        pin_environments(lam, name, environments)
+    wait_version_active(lam, name, "1")
 
 
 def main() -> None:

@@ -34,16 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import (
-    OPERATOR,
-    ROLE,
-    SUBNETS,
-    client,
-    start_server,
-    wait_version_active,
-    zip_code,
-)
+from tests.helpers import start_server
 
+from bench import invoke
 from bench.invoke import wrk
 
 HERE = Path(__file__).parent
@@ -55,32 +48,8 @@ MODES = {
 
 
 def deploy(url: str, runtime: str) -> None:
-    lam = client(url)
-    provider = lam.create_capacity_provider(
-        CapacityProviderName="bench", VpcConfig=SUBNETS, PermissionsConfig=OPERATOR
-    )["CapacityProvider"]["CapacityProviderArn"]
-    lam.create_function(
-        FunctionName="chatty",
-        Runtime=runtime,  # type: ignore[arg-type]
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": zip_code({"app.py": CHATTY})},
-        MemorySize=2048,
-        CapacityProviderConfig={
-            "LambdaManagedInstancesCapacityProviderConfig": {
-                "CapacityProviderArn": provider,
-                "PerExecutionEnvironmentMaxConcurrency": 4,
-            }
-        },
-        Publish=True,
-    )
     # Fixed capacity: both servers keep exactly 3 x 4 slots however hard they are pushed.
-    lam.put_function_scaling_config(
-        FunctionName="chatty",
-        Qualifier="1",
-        FunctionScalingConfig={"MinExecutionEnvironments": 3, "MaxExecutionEnvironments": 3},
-    )
-    wait_version_active(lam, "chatty", "1")
+    invoke.deploy(url, runtime, name="chatty", code=CHATTY, environments=3)
 
 
 def main() -> None:

@@ -290,6 +290,18 @@ def raw(
         return exc.code, exc.headers.get("x-amzn-ErrorType", ""), json.loads(data) if data else {}
 
 
+def pin_environments(lam: LambdaClient, name: str, count: int, qualifier: str = "1") -> None:
+    """Fix a Managed Instances version's environments at ``count`` (min = max)."""
+    lam.put_function_scaling_config(
+        FunctionName=name,
+        Qualifier=qualifier,
+        FunctionScalingConfig={
+            "MinExecutionEnvironments": count,
+            "MaxExecutionEnvironments": count,
+        },
+    )
+
+
 def wait_for(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.05) -> Any:
     """Poll until ``predicate()`` is truthy; return its value or fail."""
     deadline = time.monotonic() + timeout_s

@@ -21,7 +21,14 @@ import psutil
 import pytest
 
 from tests.conftest import managed_config
-from tests.helpers import LambdaClient, Server, wait_for, wait_version_active, zip_code
+from tests.helpers import (
+    LambdaClient,
+    Server,
+    pin_environments,
+    wait_for,
+    wait_version_active,
+    zip_code,
+)
 
 SERVER_ENV = {"CORRAL_STUCK_WORKER_GRACE_S": "2", "CORRAL_MANAGED_INIT_TIMEOUT_S": "3"}
 
@@ -68,14 +75,7 @@ def deploy(
         **kwargs,
     )
     lam.publish_version(FunctionName=name)
-    lam.put_function_scaling_config(
-        FunctionName=name,
-        Qualifier="1",
-        FunctionScalingConfig={
-            "MinExecutionEnvironments": environments,
-            "MaxExecutionEnvironments": environments,
-        },
-    )
+    pin_environments(lam, name, environments)
     wait_version_active(lam, name, "1")
 
 
