@@ -78,7 +78,7 @@ class Services:
             shutil.rmtree(settings.run_dir, ignore_errors=True)
             settings.run_dir.mkdir(parents=True, mode=0o700)
             recent = _log_store(settings)
-            _metrics_on(settings)
+            metrics_on = _metrics_on(settings)
             choice = open_sandbox(settings)
         except BaseException:
             lock.release()
@@ -118,7 +118,7 @@ class Services:
             catalog=catalog,
             registry=registry,
             cold_start=scaler.cold_start,
-            metrics=metrics if _metrics_on(settings) else None,
+            metrics=metrics if metrics_on else None,
         )
         async_invoker = AsyncInvoker(
             settings=settings, catalog=catalog, events=events, router=router, partition=partition

@@ -10,13 +10,30 @@ from rich.console import Console
 
 from corral.core.settings import Settings
 
-__all__ = ["endpoint", "err", "error_message", "fail", "request"]
+__all__ = ["endpoint", "err", "error_message", "fail", "request", "subject"]
 
 err = Console(stderr=True)
 
 
 def endpoint(given: str | None) -> str:
     return (given or Settings.from_env().endpoint_url).rstrip("/")
+
+
+def subject(
+    function_name: str | None, qualifier: str | None, capacity_provider: str | None
+) -> dict[str, str]:
+    """The query parameters naming what a telemetry command reads: a function (and maybe
+    a qualifier) or a capacity provider, exactly one of the two.
+
+    Raises:
+        typer.Exit: both or neither (after saying so).
+    """
+    if (function_name is None) == (capacity_provider is None):
+        raise fail("name a function, or a capacity provider with --capacity-provider")
+    if capacity_provider is not None:
+        return {"capacityProvider": capacity_provider}
+    assert function_name is not None
+    return {"function": function_name, **({"qualifier": qualifier} if qualifier else {})}
 
 
 def fail(message: str) -> typer.Exit:

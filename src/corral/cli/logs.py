@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from corral.cli.common import endpoint, error_message, fail, request
+from corral.cli.common import endpoint, error_message, fail, request, subject
 
 __all__ = ["logs"]
 
@@ -76,15 +76,8 @@ def logs(
     ] = None,
 ) -> None:
     """Print the logs of a function (every line knows its request), oldest first."""
-    if (function_name is None) == (capacity_provider is None):
-        raise fail("name a function, or a capacity provider with --capacity-provider")
-    params: dict[str, str] = {"limit": str(_PAGE)}
-    if function_name is not None:
-        params["function"] = function_name
-    if capacity_provider is not None:
-        params["capacityProvider"] = capacity_provider
+    params = {"limit": str(_PAGE), **subject(function_name, qualifier, capacity_provider)}
     for key, value in (
-        ("qualifier", qualifier),
         ("requestId", request_id),
         ("since", since),
         ("until", until),

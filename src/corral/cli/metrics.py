@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corral.cli.common import endpoint, error_message, fail, request
+from corral.cli.common import endpoint, error_message, fail, request, subject
 from corral.telemetry.metrics import sparkline
 
 __all__ = ["metrics"]
@@ -87,16 +87,7 @@ def metrics(
     ] = None,
 ) -> None:
     """Show the recent metrics of a function (one point a second, the last hour kept)."""
-    if (function_name is None) == (capacity_provider is None):
-        raise fail("name a function, or a capacity provider with --capacity-provider")
-    params = {"minutes": str(minutes)}
-    if function_name is not None:
-        params["function"] = function_name
-        if qualifier:
-            params["qualifier"] = qualifier
-    else:
-        assert capacity_provider is not None
-        params["capacityProvider"] = capacity_provider
+    params = {"minutes": str(minutes), **subject(function_name, qualifier, capacity_provider)}
     response = request("GET", f"{endpoint(endpoint_url)}/corral/v1/metrics", params=params)
     if response.status_code != 200:
         raise fail(error_message(response))
