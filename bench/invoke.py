@@ -27,10 +27,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import OPERATOR, ROLE, SUBNETS, start_server, wait_version_active, zip_code
+from tests.helpers import (
+    OPERATOR,
+    ROLE,
+    SUBNETS,
+    Server,
+    sign,
+    start_server,
+    wait_version_active,
+    zip_code,
+)
 
 HERE = Path(__file__).parent
 ECHO = "def handler(event, context):\n    return event\n"
@@ -43,7 +53,25 @@ def free_port() -> int:
         return port
 
 
-def wrk(url: str, connections: int, seconds: float, backoff_ms: int = 0) -> dict[str, Any]:
+BODY = b'{"message": "hello", "n": 42, "items": [1, 2, 3]}'  # as bench/wrk_post.lua sends
+
+
+def signed(url: str, key: tuple[str, str]) -> list[str]:
+    """Headers (for ``wrk``) that sign the benchmark's request to ``url`` with ``key``."""
+    host = urllib.parse.urlsplit(url).netloc
+    headers = sign("POST", url, BODY, {"Content-Type": "application/json", "Host": host}, key)
+    return [f"{name}: {value}" for name, value in headers.items()]
+
+
+def wrk(
+    url: str,
+    connections: int,
+    seconds: float,
+    backoff_ms: int = 0,
+    key: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """Load ``url`` with ``wrk``; requests are signed (afresh, for each run) by ``key``."""
+    headers = signed(url, key) if key is not None else []
     done = subprocess.run(
         [
             "wrk",
@@ -56,6 +84,7 @@ def wrk(url: str, connections: int, seconds: float, backoff_ms: int = 0) -> dict
             url,
             "--",
             str(backoff_ms),
+            *headers,
         ],
         capture_output=True,
         text=True,
@@ -110,13 +139,17 @@ def start_uvicorn(
 
 
 def deploy(
-    url: str, runtime: Any, name: str = "echo", code: str = ECHO, environments: int | None = None
+    server: Server,
+    runtime: Any,
+    name: str = "echo",
+    code: str = ECHO,
+    environments: int | None = None,
 ) -> None:
     """A published Managed Instances function (2 GB, 4 slots per environment) on a new
     provider; ``environments`` pins its scaling (min = max) so runs compare."""
-    from tests.helpers import client, pin_environments
+    from tests.helpers import pin_environments
 
-    lam = client(url)
+    lam = server.client()
     provider = lam.create_capacity_provider(
         CapacityProviderName="bench", VpcConfig=SUBNETS, PermissionsConfig=OPERATOR
     )["CapacityProvider"]["CapacityProviderArn"]
@@ -160,6 +193,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     results: dict[str, dict[int, dict[str, Any]]] = {}
     corral = start_server(data / "corral", CORRAL_LOG_LEVEL="warning")
+    open_corral = start_server(data / "open", CORRAL_LOG_LEVEL="warning", CORRAL_AUTH="none")
     try:
         bare, bare_url = start_uvicorn("bench.bare_app:app")
         hop, hop_url = start_uvicorn(
@@ -167,28 +201,37 @@ def main() -> None:
             {"HOP_PYTHON": str(interpreter.executable), "HOP_CODE": str(code)},
         )
         procs += [bare, hop]
-        deploy(corral.url, args.runtime)
-        corral_url = f"{corral.url}/2015-03-31/functions/echo/invocations?Qualifier=1"
-        targets = {"bare": bare_url, "minimal-hop": hop_url, "corral": corral_url}
-        for url in targets.values():
-            wrk(url, 8, 2)  # warm-up
+        path = "/2015-03-31/functions/echo/invocations?Qualifier=1"
+        for server in (corral, open_corral):
+            deploy(server, args.runtime)
+        targets = {
+            "bare": bare_url,
+            "minimal-hop": hop_url,
+            "corral": corral.url + path,
+            "corral-open": open_corral.url + path,
+        }
+        # Corral authenticates every call (the default): its requests are signed.
+        keys = {name: None for name in targets} | {"corral": corral.admin_key}
+        for name, url in targets.items():
+            wrk(url, 8, 2, key=keys[name])  # warm-up
         # Latency is noisy on a shared machine: interleave the targets over several rounds
         # and keep each target's median run.
         single: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, url in targets.items():
-                single[name].append(wrk(url, 1, args.seconds))
+                single[name].append(wrk(url, 1, args.seconds, key=keys[name]))
         for name, url in targets.items():
             runs = sorted(single[name], key=lambda r: r["p50_us"])
             results[name] = {
                 1: runs[len(runs) // 2],
-                32: wrk(url, 32, args.seconds, args.backoff_ms),
+                32: wrk(url, 32, args.seconds, args.backoff_ms, key=keys[name]),
             }
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGINT)
             proc.wait()
         corral.stop()
+        open_corral.stop()
         shutil.rmtree(data, ignore_errors=True)
     report(results, args)
 
@@ -207,7 +250,10 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
                 f"{r['p99_us'] / 1000:>8.3f} {100 * r['throttled_share']:>6.1f}"
             )
     bare, hop, corral = results["bare"], results["minimal-hop"], results["corral"]
+    opened = results["corral-open"]
     summary = {
+        "signed_vs_open_32": corral[32]["ok_per_s"] / opened[32]["ok_per_s"],
+        "signed_p50_minus_open_ms_1": (corral[1]["p50_us"] - opened[1]["p50_us"]) / 1000,
         "corral_vs_bare_32": corral[32]["ok_per_s"] / bare[32]["ok_per_s"],
         "hop_vs_bare_32": hop[32]["ok_per_s"] / bare[32]["ok_per_s"],
         "corral_p50_minus_bare_ms_1": (corral[1]["p50_us"] - bare[1]["p50_us"]) / 1000,
@@ -220,6 +266,11 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
     print(
         f" 1 client : corral p50 - bare p50 = {summary['corral_p50_minus_bare_ms_1']:+.3f} ms "
         f"(target <= +0.400 ms); minimal-hop: {summary['hop_p50_minus_bare_ms_1']:+.3f} ms"
+    )
+    print(
+        f" SigV4 (corral) vs --auth none (corral-open): 32 clients "
+        f"{summary['signed_vs_open_32']:.2f}x, 1 client p50 "
+        f"{summary['signed_p50_minus_open_ms_1']:+.3f} ms"
     )
     out = HERE / "results"
     out.mkdir(exist_ok=True)

@@ -17,6 +17,19 @@ function init(args)
   other = 0
   last_status = 200
   backoff_ms = tonumber(args[1] or "0")
+  -- Further arguments are headers, "Name: value" (a SigV4 signature of this very request:
+  -- same method, path, host and body every time, valid for 5 minutes).
+  for i = 2, #args do
+    local name, value = string.match(args[i], "^([^:]+):%s*(.*)$")
+    if name then
+      wrk.headers[name] = value
+    end
+  end
+  req = wrk.format()
+end
+
+function request()
+  return req
 end
 
 function delay()

@@ -178,6 +178,10 @@ def operations(model: ServiceModel, routes: Iterable[ServedRoute]) -> list[Opera
     return result
 
 
+# Corral's own endpoints (state, logs, metrics, keys, health, code downloads).
+_OWN_PATHS = ("/corral/", "/metrics", "/health")
+
+
 def unmatched_routes(
     routes: Iterable[ServedRoute], ops: Sequence[Operation]
 ) -> list[tuple[ServedRoute, str]]:
@@ -190,7 +194,7 @@ def unmatched_routes(
             continue
         if path.endswith("/") and (method, path.rstrip("/")) in by_key:
             reason = f"trailing-slash form of {by_key[(method, path.rstrip('/'))]}"
-        elif route.module == "corral":
+        elif route.path.startswith(_OWN_PATHS):
             reason = "Corral's own endpoint, not part of the Lambda API"
         else:
             reason = "matches no botocore operation: check the path for a typo"

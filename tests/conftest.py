@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,22 @@ from tests.helpers import (
 )
 
 _names = itertools.count()
+
+# Tests sign with the keys of the servers they start, never with the environment's.
+for _variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    os.environ.pop(_variable, None)
+
+
+@pytest.fixture(autouse=True)
+def _cli_uses_the_module_server(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``corral`` commands a test runs find its module server's admin key, as they do when
+    run where the server keeps its data (``CORRAL_DATA_DIR``). (Not ``AWS_PROFILE``: boto3
+    clients made with explicit keys would still look that profile up.)"""
+    if "server" in request.fixturenames:
+        srv: Server = request.getfixturevalue("server")
+        monkeypatch.setenv("CORRAL_DATA_DIR", str(srv.data_dir))
 
 
 @pytest.fixture(scope="module")

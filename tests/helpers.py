@@ -5,6 +5,7 @@ These never ship in the package.
 
 from __future__ import annotations
 
+import configparser
 import io
 import json
 import os
@@ -23,7 +24,10 @@ import boto3
 import botocore.exceptions
 import httpx
 import psutil
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -47,6 +51,7 @@ __all__ = [
     "invoke",
     "raw",
     "returning",
+    "sign",
     "start_server",
     "wait_for",
     "wait_version_active",
@@ -101,8 +106,9 @@ def echo_zip() -> bytes:
     return zip_code({"app.py": ECHO})
 
 
-def client(url: str, **config: Any) -> LambdaClient:
-    """A boto3 Lambda client for Corral that does not retry (so throttles are seen)."""
+def client(url: str, key: tuple[str, str], **config: Any) -> LambdaClient:
+    """A boto3 Lambda client for Corral signing with ``key`` (access key id, secret) that
+    does not retry (so throttles are seen)."""
     settings: dict[str, Any] = {
         "retries": {"total_max_attempts": 1},
         "max_pool_connections": 64,
@@ -113,8 +119,8 @@ def client(url: str, **config: Any) -> LambdaClient:
         "lambda",
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id="corral",
-        aws_secret_access_key="corral",
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
         config=Config(**settings),
     )
 
@@ -131,12 +137,49 @@ class Server:
     log_file: IO[str] | None = None
     clients: list[LambdaClient] = field(default_factory=list)
 
-    def client(self, **config: Any) -> LambdaClient:
-        """A client of this server, closed when the server stops (its pooled connections
-        would otherwise be reported unclosed whenever the garbage collector finds them)."""
-        made = client(self.url, **config)
+    def client(self, key: tuple[str, str] | None = None, **config: Any) -> LambdaClient:
+        """A client of this server (signing with its admin key unless ``key`` is given),
+        closed when the server stops (its pooled connections would otherwise be reported
+        unclosed whenever the garbage collector finds them)."""
+        made = client(self.url, key or self.admin_key, **config)
         self.clients.append(made)
         return made
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials"
+
+    @property
+    def admin_key(self) -> tuple[str, str]:
+        """The admin key the server wrote to ``<data-dir>/credentials``."""
+        parser = configparser.RawConfigParser()
+        parser.read(self.credentials_path)
+        return parser["corral"]["aws_access_key_id"], parser["corral"]["aws_secret_access_key"]
+
+    def cli_env(self) -> dict[str, str]:
+        """The environment under which the AWS CLI and ``corral`` use the admin key."""
+        return {
+            **os.environ,
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.credentials_path),
+            "AWS_PROFILE": "corral",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def signed(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        key: tuple[str, str] | None = None,
+    ) -> dict[str, str]:
+        """``headers`` plus a SigV4 signature of the request by ``key`` (default: admin)."""
+        return sign(method, self.url + path, body, headers or {}, key or self.admin_key)
+
+    def get(self, path: str, **params: str) -> httpx.Response:
+        """A signed ``GET`` of one of Corral's own paths."""
+        url = str(httpx.URL(self.url + path, params=params)) if params else self.url + path
+        return httpx.get(url, headers=sign("GET", url, b"", {}, self.admin_key), timeout=10)
 
     def tree(self) -> set[int]:
         """Pids of the server and everything it started."""
@@ -173,11 +216,7 @@ class Server:
 
     def log_events(self, function: str, **params: str) -> list[dict[str, Any]]:
         """What ``function`` logged (``GET /corral/v1/logs``), oldest first."""
-        response = httpx.get(
-            f"{self.url}/corral/v1/logs",
-            params={"function": function, "limit": "10000", **params},
-            timeout=10,
-        )
+        response = self.get("/corral/v1/logs", **{"function": function, "limit": "10000", **params})
         response.raise_for_status()
         events: list[dict[str, Any]] = response.json()["events"]
         return events
@@ -188,7 +227,7 @@ class Server:
 
     def state(self) -> dict[str, Any]:
         """What ``/corral/v1/state`` reports."""
-        response = httpx.get(f"{self.url}/corral/v1/state", timeout=10)
+        response = self.get("/corral/v1/state")
         response.raise_for_status()
         state: dict[str, Any] = response.json()
         return state
@@ -269,14 +308,28 @@ def returning(value: int) -> bytes:
     return zip_code({"app.py": f"def handler(event, context):\n    return {value}\n"})
 
 
+def sign(
+    method: str, url: str, body: bytes, headers: dict[str, str], key: tuple[str, str]
+) -> dict[str, str]:
+    """``headers`` plus the SigV4 headers botocore would add for this request."""
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
+    SigV4Auth(Credentials(*key), "lambda", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
 def raw(
     server: Server,
     method: str,
     path: str,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    signed: bool = True,
 ) -> tuple[int, str, dict[str, Any]]:
-    """``(status, x-amzn-ErrorType, JSON body)`` of a raw HTTP request to ``server``."""
+    """``(status, x-amzn-ErrorType, JSON body)`` of a raw HTTP request to ``server``,
+    signed by its admin key unless ``signed`` is false."""
+    if signed:
+        headers = server.signed(method, path, body or b"", headers)
     request = urllib.request.Request(
         server.url + path, data=body, method=method, headers=headers or {}
     )

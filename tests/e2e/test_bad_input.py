@@ -291,7 +291,12 @@ def test_raw_http_garbage_gets_lambda_errors_not_500(server: Any, make_function:
         ("GET", "/2015-03-31/functions?Marker=%%%", b"", 400),
     ]
     for method, path, body, expected in cases:
-        request = urllib.request.Request(server.url + path, data=body or None, method=method)
+        request = urllib.request.Request(
+            server.url + path,
+            data=body or None,
+            method=method,
+            headers=server.signed(method, path, body),
+        )
         try:
             with urllib.request.urlopen(request) as response:
                 status, error_type = response.status, ""

@@ -99,7 +99,7 @@ def test_invoke_errors_are_printed_as_json_and_exit_1(server: Server) -> None:
 def test_status_explains_an_endpoint_that_is_not_corral(server: Server) -> None:
     done = corral("status", "--endpoint-url", server.url + "/not-here")
     assert exited(done, 1), done.output
-    assert "Corral answered 404" in done.stderr
+    assert "UnknownOperationException: Corral does not serve this operation" in done.stderr
 
 
 def test_status_lists_the_environments_of_a_managed_version(
@@ -177,12 +177,13 @@ def test_without_working_containers_auto_falls_back_to_process_and_says_so_loudl
         banner = " ".join(srv.log().split())
         assert "warning: sandbox 'process' (containers cannot run here:" in banner
         assert "'/nowhere/runc' not found" in banner
-        done = corral("status", "--endpoint-url", srv.url)
+        key = {"CORRAL_DATA_DIR": str(srv.data_dir)}
+        done = corral("status", "--endpoint-url", srv.url, **key)
         assert exited(done, 0), done.output
         status = " ".join(done.output.split())
         assert "sandbox: process" in status
         assert "warning: sandbox 'process'" in status and "no isolation" in status
-        as_json = json.loads(corral("status", "--json", "--endpoint-url", srv.url).stdout)
+        as_json = json.loads(corral("status", "--json", "--endpoint-url", srv.url, **key).stdout)
         assert as_json["sandbox"] == "process" and as_json["warnings"]
         lam = srv.client()
         lam.create_function(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,9 +39,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def state(server: Server) -> dict[str, Any]:
-    with urllib.request.urlopen(server.url + "/corral/v1/state") as response:
-        data: dict[str, Any] = json.loads(response.read())
-        return data
+    return server.state()
 
 
 def provider_state(server: Server, name: str) -> dict[str, Any]:

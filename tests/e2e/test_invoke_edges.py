@@ -90,11 +90,12 @@ def test_an_event_over_1_mb_is_request_too_large(
             yield payload[start : start + 64 * 1024]
 
     try:
+        path = f"/2015-03-31/functions/{name}/invocations"
         connection.request(
             "POST",
-            f"/2015-03-31/functions/{name}/invocations",
+            path,
             body=chunks(),
-            headers={"X-Amz-Invocation-Type": "Event"},
+            headers=server.signed("POST", path, payload, {"X-Amz-Invocation-Type": "Event"}),
             encode_chunked=True,
         )
         response = connection.getresponse()
@@ -230,10 +231,12 @@ def test_a_control_request_over_1_mb_is_request_too_large(
     url = urllib.parse.urlsplit(server.url)
     connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
     try:
+        path = f"/2015-03-31/functions/{name}/configuration"
         connection.request(
             "PUT",
-            f"/2015-03-31/functions/{name}/configuration",
+            path,
             body=iter([body[: 1024 * 1000], body[1024 * 1000 :]]),
+            headers=server.signed("PUT", path, body),
             encode_chunked=True,
         )
         response = connection.getresponse()

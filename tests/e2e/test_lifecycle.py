@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -172,17 +171,6 @@ def _swallow(call: Any) -> None:
         pass
 
 
-def test_serve_refuses_a_non_loopback_address(tmp: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "corral", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 2
-    assert "refusing to listen on 0.0.0.0" in done.stderr
-
-
 def _corral(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "corral", *args, "--endpoint-url", server.url],
@@ -224,13 +212,7 @@ def test_corral_invoke_explains_an_unreachable_endpoint() -> None:
 def test_the_aws_cli_creates_publishes_and_invokes(server: Server, tmp: Path) -> None:
     code = tmp / "code.zip"
     code.write_bytes(echo_zip())
-    env = dict(
-        os.environ,
-        AWS_ACCESS_KEY_ID="corral",
-        AWS_SECRET_ACCESS_KEY="corral",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_MAX_ATTEMPTS="1",
-    )
+    env = dict(server.cli_env(), AWS_MAX_ATTEMPTS="1")
 
     def aws(*args: str) -> Any:
         done = subprocess.run(
@@ -311,7 +293,6 @@ def tmp(tmp_path: Path) -> Path:
 
 def test_idle_classic_environments_are_reaped_and_cold_start_again(tmp: Path) -> None:
     import base64
-    import urllib.request
 
     server = start_server(tmp / "data", CORRAL_CLASSIC_IDLE_TIMEOUT_S="1")
     try:
@@ -325,8 +306,7 @@ def test_idle_classic_environments_are_reaped_and_cold_start_again(tmp: Path) ->
         )
 
         def on_demand() -> int:
-            with urllib.request.urlopen(server.url + "/corral/v1/state") as response:
-                return len(json.loads(response.read())["onDemand"])
+            return len(server.state()["onDemand"])
 
         first = lam.invoke(FunctionName="idle", LogType="Tail")
         assert "Init Duration" in base64.b64decode(first["LogResult"]).decode()

@@ -65,7 +65,7 @@ def test_publish_goes_pending_then_active_after_three_environments(
         invoke(lam, name, Qualifier="1")
     config = wait_version_active(lam, name, "1")
     assert config["State"] == "Active"
-    state = json.loads(_get(server.url + "/corral/v1/state"))
+    state = server.state()
     envs = [
         e
         for p in state["capacityProviders"]
@@ -78,14 +78,6 @@ def test_publish_goes_pending_then_active_after_three_environments(
     body = json.loads(invoke(lam, name, {"a": 1}, Qualifier="1")["Body"])
     assert body["env"]["AWS_LAMBDA_MAX_CONCURRENCY"] == "4"
     assert body["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "lambda-managed-instances"
-
-
-def _get(url: str) -> bytes:
-    import urllib.request
-
-    with urllib.request.urlopen(url) as response:
-        data: bytes = response.read()
-        return data
 
 
 def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
@@ -230,7 +222,7 @@ def test_scaling_config_sets_the_number_of_environments(
     assert answer["FunctionState"] == "Active"
 
     def count() -> int:
-        state = json.loads(_get(server.url + "/corral/v1/state"))
+        state = server.state()
         return sum(
             1
             for p in state["capacityProviders"]

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
@@ -30,7 +29,7 @@ from tests.helpers import (
 
 def scrape(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of ``/metrics`` by name and sorted labels."""
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = server.get("/metrics").text
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -94,8 +93,8 @@ def test_a_deleted_functions_series_go_with_it(
 
 
 def _rates(server: Server, name: str, series: str) -> float:
-    found: list[dict[str, Any]] = httpx.get(
-        f"{server.url}/corral/v1/metrics", params={"function": name, "minutes": "5"}, timeout=10
+    found: list[dict[str, Any]] = server.get(
+        "/corral/v1/metrics", function=name, minutes="5"
     ).json()["series"]
     return float(sum(v for s in found if s["name"] == series for _, v in s["points"]))
 
@@ -193,12 +192,10 @@ def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
             Code={"ZipFile": echo_zip()},
         )
         assert lam.invoke(FunctionName="quiet")["StatusCode"] == 200
-        text = httpx.get(f"{srv.url}/metrics", timeout=10).text
+        text = srv.get("/metrics").text
         assert text.startswith("# metrics are off") and "corral_invocations_total" not in text
         time.sleep(1.5)  # a sampler, were it running, would have sampled by now
-        history = httpx.get(
-            f"{srv.url}/corral/v1/metrics", params={"function": "quiet"}, timeout=10
-        ).json()
+        history = srv.get("/corral/v1/metrics", function="quiet").json()
         assert history == {"series": []}
     finally:
         srv.stop()

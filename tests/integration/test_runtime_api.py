@@ -320,3 +320,25 @@ async def test_stop_hands_back_every_unanswered_invocation(
     orphans = await server.stop()
     assert [o.request_id for o in orphans] == ["queued"]
     assert server.busy == 0
+
+
+@pytest.mark.asyncio
+async def test_a_signed_lambda_api_call_is_not_served_by_the_runtime_api(
+    served: tuple[RuntimeApiServer, Hooks],
+) -> None:
+    """An API key opens nothing here: the Runtime API serves its own paths only."""
+    server, hooks = served
+    worker = await connect(server)
+    signature = (
+        "Authorization: AWS4-HMAC-SHA256 Credential=AKCREXAMPLE/20261128/us-east-1/lambda/"
+        "aws4_request, SignedHeaders=host;x-amz-date, Signature=00\r\n"
+        "X-Amz-Date: 20261128T120000Z\r\n"
+    )
+    for method, path in (
+        ("GET", "/2015-03-31/functions/"),
+        ("POST", "/2015-03-31/functions/f/invocations"),
+        ("GET", "/corral/v1/state"),
+    ):
+        status, _, _ = await worker.call(method, path, b"{}", signature)
+        assert status == 404
+    assert hooks.completed == [] and hooks.init_errors == []

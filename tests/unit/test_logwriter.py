@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 from corral.telemetry import logwriter
+from corral.telemetry.logwriter import Priority, idle_next
 
 
 def test_a_frame_is_its_length_then_the_pickle() -> None:
@@ -41,3 +42,14 @@ def test_a_record_that_cannot_be_rendered_is_stored_as_a_note_not_lost() -> None
         {},
     )
     assert [row[5].startswith("[corral: cannot render ") for row in rows] == [True, True]
+
+
+def test_the_writer_runs_idle_while_it_keeps_up_and_normal_while_it_lags() -> None:
+    # Hysteresis: idle until records are 2 s late, normal until they are 0.5 s late again.
+    assert idle_next(True, 0.1) and idle_next(True, 1.9)
+    assert not idle_next(True, 2.0)
+    assert not idle_next(False, 1.0) and not idle_next(False, 0.6)
+    assert idle_next(False, 0.5)
+    fixed = Priority(adaptive=False)
+    fixed.after(10.0)
+    assert not fixed.idle and fixed.switches == 0

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api import routes
+from corral.api.gate import Gate
 from corral.api.http import error_response
 from corral.api.invoke import InvokeEndpoint, is_invoke
 from corral.api.lambda_errors import LambdaError
@@ -80,11 +81,26 @@ class CorralApp:
             exception_handlers={404: _not_found, 405: _not_allowed},
             lifespan=lifespan,
         )
+        # A redirect is not a Lambda answer: a path that matches no route only with (or
+        # without) a trailing slash is unknown, as any other.
+        self.starlette.router.redirect_slashes = False
         self.starlette.state.services = services
         self.starlette.state.prometheus = CollectorRegistry(auto_describe=False)
         self.starlette.state.prometheus.register(CorralCollector(services))
 
+        self._entry: Any = self._dispatch
+        if services.settings.auth == "sigv4":
+            self._entry = Gate(
+                self._dispatch,
+                services.keys,
+                services.partition,
+                services.settings.allowed_signing_regions,
+            )
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await self._entry(scope, receive, send)
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if is_invoke(scope):
             await self._invoke(scope, receive, send)
         else:

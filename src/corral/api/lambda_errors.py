@@ -47,6 +47,9 @@ _SHAPES: dict[str, tuple[int, str, bool]] = {
     "CodeStorageExceededException": (400, "message", True),
     "ServiceException": (500, "Message", True),
     "UnrecognizedClientException": (403, "message", False),
+    "MissingAuthenticationTokenException": (403, "message", False),
+    "IncompleteSignatureException": (403, "message", False),
+    "InvalidSignatureException": (403, "message", False),
 }
 
 
@@ -82,6 +85,8 @@ def from_exception(exc: errors.CorralError) -> LambdaError:
         return _render("PreconditionFailedException", exc.message)
     if isinstance(exc, errors.AccessDenied):
         return _render("AccessDeniedException", exc.message)
+    if isinstance(exc, errors.Unauthenticated):
+        return _render(exc.lambda_error, exc.message)
     _log.error("service error: %s", exc.message)
     return _render("ServiceException", exc.message)
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 
 from corral.agent.environment import EnvironmentTimings
 from corral.agent.registry import EnvironmentRegistry
+from corral.auth.keyring import KeyRing, write_credentials
 from corral.backends.local import LocalBackend
 from corral.core import errors, models
 from corral.core.arns import Partition
@@ -30,6 +32,7 @@ from corral.store.catalog import Catalog
 from corral.store.code import CodeStore
 from corral.store.db import Database
 from corral.store.events import EventTable
+from corral.store.keys import KeyTable
 from corral.store.lock import DataDirLock
 from corral.telemetry.logdb import Retention
 from corral.telemetry.logstore import DiscardedLogs, LogStore
@@ -48,6 +51,7 @@ class Services:
     partition: Partition
     db: Database
     catalog: Catalog
+    keys: KeyRing
     code: CodeStore
     events: EventTable
     runtimes: RuntimeRegistry
@@ -87,6 +91,9 @@ class Services:
         partition = Partition(settings.region, settings.account_id)
         db = Database(settings.database_path)
         catalog = Catalog(db)
+        keys = KeyRing(KeyTable(db))
+        # Every server has an admin key, handed to local tools through this file.
+        write_credentials(settings.credentials_path, keys.admin(time.time()))
         code = CodeStore(settings.code_dir)
         events = EventTable(db)
         runtimes = RuntimeRegistry(settings.runtimes_dir)
@@ -128,6 +135,7 @@ class Services:
             partition=partition,
             db=db,
             catalog=catalog,
+            keys=keys,
             code=code,
             events=events,
             runtimes=runtimes,

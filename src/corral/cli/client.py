@@ -19,7 +19,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from corral.cli.common import endpoint, err, error_message, fail, request
+from corral.cli.common import endpoint, err, error_message, explain, fail, request
 
 __all__ = ["invoke", "status"]
 
@@ -66,7 +66,7 @@ def invoke(
             print(
                 json.dumps({"StatusCode": response.status_code, "Error": error, "Message": message})
             )
-        raise fail(f"{error}: {message}")
+        raise fail(explain(response))
     logs = response.headers.get("x-amz-log-result")
     result = {
         "StatusCode": response.status_code,
@@ -100,7 +100,7 @@ def status(
     def fetch() -> dict[str, Any]:
         response = request("GET", url)
         if response.status_code != 200:
-            raise fail(f"Corral answered {response.status_code}: {response.text[:200]}")
+            raise fail(explain(response))
         data: dict[str, Any] = response.json()
         return data
 

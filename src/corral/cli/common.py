@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import botocore.session
 import httpx
 import typer
 from rich.console import Console
 
 from corral.core.settings import Settings
 
-__all__ = ["endpoint", "err", "error_message", "fail", "request", "subject"]
+__all__ = [
+    "credentials",
+    "endpoint",
+    "err",
+    "error_message",
+    "explain",
+    "fail",
+    "request",
+    "subject",
+]
 
 err = Console(stderr=True)
 
@@ -41,15 +52,66 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def request(method: str, url: str, **kwargs: Any) -> httpx.Response:
+def credentials() -> botocore.credentials.Credentials | None:
+    """The key client commands sign with: the admin key the local server wrote
+    (``<data-dir>/credentials``, profile ``corral``), else whatever the AWS SDKs would use
+    (``AWS_ACCESS_KEY_ID``..., ``AWS_PROFILE``...), else none."""
+    settings = Settings.from_env()
+    session = botocore.session.Session()
+    if settings.credentials_path.is_file():
+        session.set_config_variable("credentials_file", str(settings.credentials_path))
+        session.set_config_variable("profile", "corral")
     try:
-        return httpx.request(method, url, timeout=960.0, **kwargs)
+        found: botocore.credentials.Credentials | None = session.get_credentials()
+    except Exception:  # a broken profile: sign nothing, the server will say what is missing
+        found = None
+    return found
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    content: bytes = b"",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """Send a request to Corral, signed (SigV4) with ``credentials()`` if there are any."""
+    full = str(httpx.URL(url, params=params)) if params else url
+    sent = dict(headers or {})
+    found = credentials()
+    if found is not None:
+        aws = botocore.awsrequest.AWSRequest(method=method, url=full, data=content, headers=sent)
+        botocore.auth.SigV4Auth(found, "lambda", Settings.from_env().region).add_auth(aws)
+        sent = dict(aws.headers.items())
+    try:
+        return httpx.request(method, full, content=content, headers=sent, timeout=960.0)
     except httpx.ConnectError as exc:
         target = httpx.URL(url)
         raise fail(
             f"cannot reach Corral at {target.scheme}://{target.netloc.decode()}: {exc}. Is "
             "`corral serve` running? Pass --endpoint-url or set CORRAL_ENDPOINT_URL."
         ) from exc
+
+
+def explain(response: httpx.Response) -> str:
+    """``Error: message`` of a Lambda error answer, with what to do about refusals."""
+    error = response.headers.get("x-amzn-errortype", f"HTTP {response.status_code}")
+    hint = _HINTS.get(error, "")
+    return f"{error}: {error_message(response)}{hint}"
+
+
+_HINTS = {
+    "MissingAuthenticationTokenException": (
+        " (no key found: run this where `corral serve` keeps its data (CORRAL_DATA_DIR), "
+        "or set AWS_SHARED_CREDENTIALS_FILE=<data-dir>/credentials AWS_PROFILE=corral)"
+    ),
+    "UnrecognizedClientException": (
+        " (the key is not one of this Corral's: `corral keys list` on the server shows them)"
+    ),
+    "InvalidSignatureException": " (check the secret, and that this machine's clock is right)",
+    "AccessDeniedException": " (this needs an admin key)",
+}
 
 
 def error_message(response: httpx.Response) -> str:

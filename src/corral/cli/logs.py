@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from corral.cli.common import endpoint, error_message, fail, request, subject
+from corral.cli.common import endpoint, explain, fail, request, subject
 
 __all__ = ["logs"]
 
@@ -90,7 +90,7 @@ def logs(
         while True:
             response = request("GET", url, params={**params, "nextToken": token})
             if response.status_code != 200:
-                raise fail(error_message(response))
+                raise fail(explain(response))
             page = response.json()
             for event in page["events"]:
                 _print(event, as_json)

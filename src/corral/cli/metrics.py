@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from corral.cli.common import endpoint, error_message, fail, request, subject
+from corral.cli.common import endpoint, explain, fail, request, subject
 from corral.telemetry.metrics import sparkline
 
 __all__ = ["metrics"]
@@ -90,7 +90,7 @@ def metrics(
     params = {"minutes": str(minutes), **subject(function_name, qualifier, capacity_provider)}
     response = request("GET", f"{endpoint(endpoint_url)}/corral/v1/metrics", params=params)
     if response.status_code != 200:
-        raise fail(error_message(response))
+        raise fail(explain(response))
     series: list[dict[str, Any]] = response.json()["series"]
     if as_json:
         print(json.dumps({"series": series}))

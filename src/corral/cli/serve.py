@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from corral.api.app import create_app
+from corral.api.protocol import LambdaHttpProtocol
 from corral.api.services import Services
 from corral.core import errors
 from corral.core.settings import Settings, is_loopback
@@ -39,6 +40,13 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [CORRAL_HOST].")] = None,
     port: Annotated[
         int | None, typer.Option(help="Port; 0 picks a free one [CORRAL_PORT, default 9000].")
+    ] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            help="sigv4: every call signed by a Corral key (default); none: no keys, loopback "
+            "addresses only [CORRAL_AUTH]."
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None, typer.Option(help="Where state is kept [CORRAL_DATA_DIR, default .corral].")
@@ -72,6 +80,7 @@ def serve(
         settings = Settings.from_env().with_overrides(
             host=host,
             port=port,
+            auth=auth,
             data_dir=data_dir,
             runtimes_dir=runtimes_dir,
             drain_timeout_s=drain_timeout,
@@ -84,11 +93,14 @@ def serve(
     except errors.CorralError as exc:
         _console.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(2) from exc
-    if not is_loopback(settings.host):
+    if settings.auth not in ("sigv4", "none"):
+        _console.print(f"[red]error:[/] --auth {settings.auth!r}: use sigv4 (default) or none.")
+        raise typer.Exit(2)
+    if settings.auth == "none" and not is_loopback(settings.host):
         _console.print(
-            f"[red]error:[/] refusing to listen on {settings.host}: Corral has no "
-            "authentication yet, so anyone who can reach that address could deploy and run "
-            "code. Listen on 127.0.0.1 (the default), or reach it through an SSH tunnel."
+            f"[red]error:[/] refusing to listen on {settings.host} with --auth none: anyone "
+            "who can reach that address could deploy and run code. Keep authentication on "
+            "(the default, --auth sigv4), or listen on 127.0.0.1."
         )
         raise typer.Exit(2)
     logging.basicConfig(
@@ -124,7 +136,7 @@ async def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         loop="none",
-        http="httptools",
+        http=LambdaHttpProtocol,
         lifespan="on",
         log_level="warning",
         access_log=False,
@@ -178,7 +190,28 @@ def _announce(settings: Settings, endpoint: str, runtimes: list[str], svc: Servi
         f"sandbox: {sandbox['sandbox']} ({sandbox['isolation']}; network: {sandbox['network']})",
         f"try: aws lambda list-functions --endpoint-url {endpoint}",
     ]
+    exports: list[str] = []
+    if settings.auth == "sigv4":
+        credentials = settings.credentials_path.resolve()
+        lines.insert(-1, f"auth: SigV4; the admin key is in {credentials} (profile corral)")
+        exports = [
+            f"export AWS_SHARED_CREDENTIALS_FILE={credentials}",
+            "export AWS_PROFILE=corral",
+            f"export AWS_DEFAULT_REGION={settings.region}",
+        ]
+    else:
+        lines.insert(-1, "auth: [bold yellow]none[/] (--auth none: any local process may call)")
     _console.print(Panel("\n".join(lines), expand=False))
+    if exports:
+        _console.print("For boto3 and the AWS CLI:", highlight=False)
+        for line in exports:  # unwrapped, to copy and paste
+            _console.print(f"  {line}", soft_wrap=True, highlight=False)
+    if settings.auth == "sigv4" and not is_loopback(settings.host):
+        _console.print(
+            "[bold yellow]note:[/] plain HTTP: signatures keep secrets off the wire, but "
+            "payloads and answers travel in clear text; put a TLS proxy in front for other "
+            "networks (docs/threat-model.md)."
+        )
     for warning in svc.sandbox_warnings:
         _console.print(f"[bold yellow]warning:[/] {warning}")
     print(f"Corral is serving on {endpoint}", flush=True)

@@ -15,6 +15,9 @@ responses (error name, HTTP status, message)::
     ├── Conflict                  ResourceConflictException (409)
     ├── PreconditionFailed        PreconditionFailedException (412): stale RevisionId
     ├── AccessDenied              AccessDeniedException (403)
+    ├── Unauthenticated           the request is not signed by a known key (403), one of
+    │                             MissingAuthenticationTokenException, IncompleteSignatureException,
+    │                             InvalidSignatureException, UnrecognizedClientException
     ├── Throttled                 TooManyRequestsException (429), with the cause
     ├── LimitExceeded             a quota (the Lambda name is given by the raiser)
     ├── BackendError              an instance or sandbox could not be started or reached
@@ -49,6 +52,7 @@ __all__ = [
     "TemporaryError",
     "ThrottleCause",
     "Throttled",
+    "Unauthenticated",
     "UnsupportedMediaType",
     "Validation",
     "constraint_message",
@@ -67,6 +71,15 @@ class InvalidRequest(CorralError):
     """The caller sent something Lambda would refuse (InvalidParameterValueException)."""
 
     lambda_error = "InvalidParameterValueException"
+
+
+class Unauthenticated(CorralError):
+    """A request without a valid signature of a known key (``lambda_error`` names AWS's
+    error: missing, incomplete or invalid signature, or an unknown key)."""
+
+    def __init__(self, lambda_error: str, message: str) -> None:
+        super().__init__(message)
+        self.lambda_error = lambda_error
 
 
 class InvalidContent(InvalidRequest):

@@ -53,6 +53,11 @@ class Settings:
     endpoint_url: str = "http://127.0.0.1:9000"
     region: str = "us-east-1"
     account_id: str = "123456789012"
+    # API authentication: ``sigv4`` (every call signed by a Corral key) or ``none`` (loopback
+    # addresses only). Signatures may be scoped to ``region`` and to these regions
+    # (comma-separated; ``*``: any).
+    auth: str = "sigv4"
+    signing_regions: str = ""
     # ``auto``: ``container`` where runc works, else ``process`` (with a warning).
     sandbox: str = "auto"
     runc: str = "runc"
@@ -121,6 +126,16 @@ class Settings:
         """A copy with the given settings replaced; ``None`` values are ignored."""
         changes = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, **changes)
+
+    @property
+    def allowed_signing_regions(self) -> frozenset[str]:
+        extra = {r.strip() for r in self.signing_regions.split(",") if r.strip()}
+        return frozenset({self.region, *extra})
+
+    @property
+    def credentials_path(self) -> Path:
+        """The admin key, in the AWS shared-credentials format (profile ``corral``)."""
+        return self.data_dir / "credentials"
 
     @property
     def database_path(self) -> Path:

@@ -76,6 +76,16 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX async_events_due ON async_events (not_before_s);
     """,
+    """
+    CREATE TABLE api_keys (
+        access_key_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        role TEXT NOT NULL,
+        function_patterns TEXT NOT NULL DEFAULT '[]',
+        name TEXT NOT NULL,
+        created_s REAL NOT NULL
+    );
+    """,
 )
 
 
@@ -85,6 +95,10 @@ class Database:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # It holds the API keys' secrets: readable by its owner only (SQLite gives the
+        # -wal and -shm files the same mode).
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")

@@ -104,6 +104,10 @@ class LogDatabase:
     def __init__(self, path: Path, retention: Retention = Retention()) -> None:
         self.retention = retention
         self._lock = threading.Lock()
+        # Functions print what they like, secrets included: readable by its owner only.
+        if path.parent.is_dir():
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

@@ -15,6 +15,15 @@ lines: ``ready`` once the database is open and retention applied, then ``n`` for
 
 The end of stdin means: store what came, exit. SIGINT is ignored: Ctrl+C reaches the whole
 process group, and the server, which is draining, still has records to send.
+
+Priority. Storing logs is background work: the invoke path (server, runtimes) gets the CPU
+first. Where it may (as root), the writer runs under ``SCHED_IDLE``: it uses CPU time nobody
+else wants and any waking invoke-path process preempts it at once, across cgroups (a mere
+nice value only ranks it within the server's own cgroup, not against the execution
+environments' cgroups). If the machine has no idle time left and the writer falls behind
+(its records are more than ``_LAG_HIGH_S`` old when stored), it goes back to a normal, niced
+priority until it has caught up (``_LAG_LOW_S``), so logs are late under saturation, never
+starved. Elsewhere it is only niced.
 """
 
 from __future__ import annotations
@@ -32,11 +41,22 @@ from typing import Any, BinaryIO
 from corral.telemetry.logdb import LogDatabase, Retention, Row, version_of
 from corral.telemetry.logs import render
 
-__all__ = ["HEADER_BYTES", "WireRecord", "encode", "main", "serve", "to_rows"]
+__all__ = [
+    "HEADER_BYTES",
+    "Priority",
+    "WireRecord",
+    "encode",
+    "idle_next",
+    "main",
+    "serve",
+    "to_rows",
+]
 
 HEADER_BYTES = 4
 _RETENTION_INTERVAL_S = 60.0
 _NICENESS = 10
+_LAG_HIGH_S = 2.0
+_LAG_LOW_S = 0.5
 # (timestamp_s, log_group, log_stream, request_id, kind, message or template arguments)
 WireRecord = tuple[float, str, str, str, str, Any]
 
@@ -67,6 +87,45 @@ def to_rows(records: Iterable[WireRecord], versions: dict[str, str]) -> list[Row
     return rows
 
 
+def idle_next(idle: bool, lag_s: float) -> bool:
+    """Whether to run idle after storing records ``lag_s`` old (hysteresis between the
+    two thresholds, so the policy does not flap)."""
+    if idle:
+        return lag_s < _LAG_HIGH_S
+    return lag_s <= _LAG_LOW_S
+
+
+class Priority:
+    """The writer's scheduling: idle while it keeps up, normal (niced) while it lags.
+
+    ``adaptive`` is false where the writer could not leave ``SCHED_IDLE`` again (switching
+    back needs root or ``CAP_SYS_NICE``): it then stays niced at normal priority."""
+
+    def __init__(self, adaptive: bool) -> None:
+        self.adaptive = adaptive
+        self.idle = False
+        self.switches = 0
+
+    def after(self, lag_s: float) -> None:
+        """Adjust after storing a batch whose oldest record is ``lag_s`` old."""
+        if not self.adaptive:
+            return
+        idle = idle_next(self.idle, lag_s)
+        if idle != self.idle:
+            self.set(idle)
+
+    def set(self, idle: bool) -> None:
+        policy = os.SCHED_IDLE if idle else os.SCHED_OTHER
+        try:
+            os.sched_setscheduler(0, policy, os.sched_param(0))
+        except OSError as exc:  # not allowed after all: stay as we are, say it once
+            print(f"corral log writer: cannot change priority: {exc}", file=sys.stderr)
+            self.adaptive = False
+            return
+        self.idle = idle
+        self.switches += 1
+
+
 def _read_exactly(fd: int, size: int) -> bytes | None:
     chunks: list[bytes] = []
     while size:
@@ -83,8 +142,11 @@ def serve(
     stdin: BinaryIO,
     answer: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
+    priority: Priority | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> None:
     """Store every frame from ``stdin`` until it ends; apply retention every minute."""
+    priority = priority or Priority(adaptive=False)
     fd = stdin.fileno()
     versions: dict[str, str] = {}
     next_retention = clock() + _RETENTION_INTERVAL_S
@@ -101,6 +163,8 @@ def serve(
                     db.insert(to_rows(data, versions))
                 except Exception as exc:  # disk full, say: tell, keep serving
                     print(f"corral log writer: {len(data)} records lost: {exc}", file=sys.stderr)
+                if data:
+                    priority.after(wall() - data[0][0])
             elif what == "sync":
                 answer(str(data))
         if clock() >= next_retention:
@@ -114,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m corral.telemetry.logwriter DB MAX_AGE_S MAX_BYTES", file=sys.stderr)
         return 2
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Storing logs is background work: the invoke path (server, runtimes) gets the CPU
-    # first. Never starved (CFS still gives a niced process its share), it catches up
-    # as soon as the load lets it; what waits meanwhile sits in the pipe.
-    os.nice(_NICENESS)
+    os.nice(_NICENESS)  # see "Priority" above
+    priority = Priority(adaptive=os.geteuid() == 0)
+    if priority.adaptive:
+        priority.set(idle=True)
     db = LogDatabase(Path(args[0]), Retention(max_age_s=float(args[1]), max_bytes=int(args[2])))
 
     def answer(line: str) -> None:
@@ -127,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db.enforce_retention()
         answer("ready")
-        serve(db, sys.stdin.buffer, answer)
+        serve(db, sys.stdin.buffer, answer, priority=priority)
     finally:
         db.close()
     return 0

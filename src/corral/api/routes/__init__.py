@@ -17,6 +17,7 @@ from corral.api.routes import (
     concurrency,
     corral,
     functions,
+    keys,
     logs,
     metrics,
     scaling,
@@ -28,6 +29,7 @@ __all__ = ["ALL", "MODULES"]
 
 MODULES: dict[str, Sequence[BaseRoute]] = {
     "corral": corral.ROUTES,
+    "keys": keys.ROUTES,
     "logs": logs.ROUTES,
     "metrics": metrics.ROUTES,
     "functions": functions.ROUTES,

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from corral.api import shapes
 from corral.api.body import Body
 from corral.api.function_spec import ROLE_PATTERN, SpecContext, apply_settings, check_runtime
+from corral.api.gate import KEY_SCOPE
 from corral.api.http import CONTROL_BODY_LIMIT, handler, json_response, query, read_json
 from corral.api.publishing import publish
 from corral.api.routes.common import (
@@ -28,11 +29,15 @@ from corral.api.routes.common import (
     version_or_404,
 )
 from corral.api.services import Services
+from corral.auth import sigv4
+from corral.auth.policy import ApiKey
 from corral.core import errors, models
 from corral.core.arns import parse_function_name
 from corral.store.code import StoredCode
 
 __all__ = ["ROUTES", "spec_context"]
+
+_CODE_URL_EXPIRES_S = 600  # AWS: the presigned URL is "valid for 10 minutes"
 
 _MAX_TAGS = 50
 _RUNTIME_AND_HANDLER = (
@@ -136,9 +141,25 @@ async def create_function(request: Request) -> Response:
 
 
 def _code_location(request: Request, version: models.FunctionVersion) -> dict[str, str]:
+    """Where to download the code: as AWS's, a URL presigned for 10 minutes (by the
+    caller's own key) that works with any HTTP client."""
     digest = base64.b64decode(version.spec.code_sha256).hex()
     base = str(request.base_url).rstrip("/")
-    return {"RepositoryType": "S3", "Location": f"{base}/corral/v1/code/{digest}.zip"}
+    path = f"/corral/v1/code/{digest}.zip"
+    key: ApiKey | None = request.scope.get(KEY_SCOPE)
+    if key is None:
+        return {"RepositoryType": "S3", "Location": base + path}
+    svc = services(request)
+    query = sigv4.presign(
+        path,
+        request.headers.get("host", request.url.netloc),
+        key.access_key_id,
+        key.secret,
+        svc.settings.region,
+        now_s(),
+        _CODE_URL_EXPIRES_S,
+    )
+    return {"RepositoryType": "S3", "Location": f"{base}{path}?{query}"}
 
 
 @handler
