@@ -236,8 +236,10 @@ def _build(operation: OperationModel, params: dict[str, Any], mangle: int) -> Fu
             for item in value if isinstance(value, list) else [value]:
                 request.query.append((wire, _to_text(item)))
         elif location == "header":
-            # What an HTTP client can send at all (h11 refuses control characters).
+            # What an HTTP client can send at all (h11 refuses control characters and
+            # whitespace around a value).
             text = "".join(c for c in _to_text(value) if (c >= " " or c == "\t") and c != "\x7f")
+            text = text.strip(" \t")
             request.headers[wire] = text.encode("utf-8", "surrogatepass").decode("latin-1")
         elif name == payload_member:
             request.body = (
