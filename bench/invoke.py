@@ -203,7 +203,7 @@ def main() -> None:
         procs += [bare, hop]
         path = "/2015-03-31/functions/echo/invocations?Qualifier=1"
         for server in (corral, open_corral):
-            deploy(server, args.runtime)
+            deploy(server, args.runtime, environments=3)  # 3 x 4 slots, as documented
         targets = {
             "bare": bare_url,
             "minimal-hop": hop_url,

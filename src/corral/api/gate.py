@@ -24,7 +24,7 @@ from corral.api.lambda_errors import from_exception
 from corral.auth import sigv4
 from corral.auth.keyring import KeyRing
 from corral.auth.operations import operation_of
-from corral.auth.policy import ApiKey, authorize
+from corral.auth.policy import ApiKey, Role, authorize
 from corral.core import errors
 from corral.core.arns import Partition, parse_function_name
 
@@ -116,6 +116,8 @@ class Gate:
         return key
 
     def _authorize(self, key: ApiKey, request: sigv4.Request) -> None:
+        if key.role is Role.ADMIN:
+            return  # may call everything: no need to know what it calls
         operation = operation_of(request.method, request.path)
         name = operation.function_name
         resource = "*"

@@ -58,7 +58,7 @@ _UNRESERVED = "-_.~"
 
 
 @dataclass(frozen=True)
-class Request:
+class Request:  # not slotted: ``header`` caches a dict
     """A request as it arrived: ``path`` and ``query`` exactly as on the wire (still
     percent-encoded), header names lower-cased, repeated headers repeated."""
 
@@ -67,9 +67,15 @@ class Request:
     query: str
     headers: Sequence[tuple[str, str]]
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name, value in self.headers:
+            found[name] = f"{found[name]},{value}" if name in found else value
+        return found
+
     def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k == name]
-        return ",".join(values) if values else None
+        return self._by_name.get(name)
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,8 @@ def parse(request: Request) -> Claim:
     Raises:
         errors.Unauthenticated: unsigned, malformed, or carrying a session token.
     """
-    params = _query_pairs(request.query)
-    query = {k: v for k, v in params}
     authorization = request.header("authorization")
+    query = dict(_query_pairs(request.query)) if "X-Amz-" in request.query else {}
     if authorization is None and "X-Amz-Algorithm" not in query:
         raise _missing()
     if request.header("x-amz-security-token") is not None or "X-Amz-Security-Token" in query:
@@ -208,9 +213,17 @@ def _claim(
     )
 
 
-def _parse_amz_date(value: str) -> dt.datetime:
+@functools.lru_cache(maxsize=1024)  # a busy client signs many requests in one second
+def _parse_amz_date(value: str) -> float:
+    """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ``."""
     try:
-        return dt.datetime.strptime(value, _AMZ_DATE).replace(tzinfo=dt.UTC)
+        if len(value) != 16 or value[8] != "T" or value[15] != "Z":
+            raise ValueError(value)
+        fields = (value[0:4], value[4:6], value[6:8], value[9:11], value[11:13], value[13:15])
+        if not all(f.isdigit() and f.isascii() for f in fields):
+            raise ValueError(value)
+        year, month, day, hour, minute, second = (int(f) for f in fields)
+        return dt.datetime(year, month, day, hour, minute, second, tzinfo=dt.UTC).timestamp()
     except ValueError:
         raise _incomplete(
             "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\", "
@@ -260,23 +273,22 @@ def check_claim(
             f"Credential should be scoped with a valid terminator: '{_TERMINATOR}', not "
             f"'{claim.terminator}'. "
         )
-    signed_at = _parse_amz_date(claim.amz_date).timestamp()
-    now = _amz(now_s)
+    signed_at = _parse_amz_date(claim.amz_date)
     if claim.presigned and now_s > signed_at + claim.expires_s:
         raise _invalid(
             f"Signature expired: {_amz(signed_at + claim.expires_s)} is now earlier than "
-            f"{now} (the presigned URL was valid for {claim.expires_s} s from "
+            f"{_amz(now_s)} (the presigned URL was valid for {claim.expires_s} s from "
             f"{claim.amz_date})."
         )
     if not claim.presigned and signed_at < now_s - SKEW_S:
         raise _invalid(
             f"Signature expired: {claim.amz_date} is now earlier than "
-            f"{_amz(now_s - SKEW_S)} ({now} - 5 min.)"
+            f"{_amz(now_s - SKEW_S)} ({_amz(now_s)} - 5 min.)"
         )
     if signed_at > now_s + SKEW_S:
         raise _invalid(
             f"Signature not yet current: {claim.amz_date} is still later than "
-            f"{_amz(now_s + SKEW_S)} ({now} + 5 min.)"
+            f"{_amz(now_s + SKEW_S)} ({_amz(now_s)} + 5 min.)"
         )
 
 
@@ -300,13 +312,15 @@ def verify(request: Request, claim: Claim, secret: str, body_sha256: str) -> Non
         payloads.append(UNSIGNED_PAYLOAD)  # S3-style presigned URLs sign no payload
     # The query as the specification canonicalises it, and as botocore does (the pairs as
     # on the wire): the two differ only for query strings no SDK would send, like "a=%%".
-    queries = [_canonical_query(request.query, claim.presigned)]
-    raw = _raw_query(request.query, claim.presigned)
-    if raw != queries[0]:
-        queries.append(raw)
+    canonical_query = _canonical_query(request.query, claim.presigned)
     for payload in payloads:
-        for query in queries:
-            canonical = canonical_request(request, claim, payload, query)
+        canonical = canonical_request(request, claim, payload, canonical_query)
+        if hmac.compare_digest(signature(secret, claim, canonical), claim.signature):
+            return
+    raw = _raw_query(request.query, claim.presigned)
+    if raw != canonical_query:
+        for payload in payloads:
+            canonical = canonical_request(request, claim, payload, raw)
             if hmac.compare_digest(signature(secret, claim, canonical), claim.signature):
                 return
     raise _invalid(
@@ -396,6 +410,7 @@ def _signing_key(secret: str, date: str, region: str, service: str, terminator: 
     return key
 
 
+@functools.lru_cache(maxsize=4096)  # the same few paths come again and again
 def _canonical_path(path: str) -> str:
     """Dot segments and empty segments removed, then percent-encoded (once more)."""
     if not path:
@@ -431,6 +446,7 @@ def _raw_query(query: str, presigned: bool) -> str:
     return "&".join(f"{k}={v}" for k, v in pairs)
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical_query(query: str, presigned: bool) -> str:
     encoded = sorted(
         (urllib.parse.quote(k, safe=_UNRESERVED), urllib.parse.quote(v, safe=_UNRESERVED))
