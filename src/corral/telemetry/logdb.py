@@ -186,6 +186,27 @@ class LogDatabase:
             rows = self._db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
         return "\n".join(str(row[-1]) for row in rows)
 
+    def reports(self, log_group: str, since_ms: int, until_ms: int) -> list[tuple[int, str]]:
+        """``(timestamp_ms, message)`` of the report records (``REPORT`` lines and
+        ``platform.report`` records) of one group in a time range, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts_ms, message FROM logs WHERE log_group = ? AND ts_ms BETWEEN ? AND ? "
+                "AND (message LIKE 'REPORT RequestId:%' OR message LIKE '%\"platform.report\"%') "
+                "ORDER BY ts_ms",
+                (log_group, since_ms, until_ms),
+            ).fetchall()
+        return [(int(ts), str(message)) for ts, message in rows]
+
+    def messages(self, log_group: str) -> list[tuple[int, str]]:
+        """Every ``(timestamp_ms, message)`` of a (small) group, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT ts_ms, message FROM logs WHERE log_group = ? ORDER BY ts_ms, id",
+                (log_group,),
+            ).fetchall()
+        return [(int(ts), str(message)) for ts, message in rows]
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM logs").fetchone()[0])

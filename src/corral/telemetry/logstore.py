@@ -200,6 +200,31 @@ class LogStore:
             _log.warning("reading logs without the latest records: %s", exc.message)
         return await asyncio.to_thread(self._db.query, query)
 
+    async def reports(self, log_group: str, since_ms: int, until_ms: int) -> list[tuple[int, str]]:
+        """The report records of a group in a time range (``LogDatabase.reports``).
+
+        Raises:
+            errors.CorralError: logs are not kept (``CORRAL_LOG_STORE=off``).
+        """
+        db = self._ready_db()
+        with contextlib.suppress(errors.CorralError):
+            await self.sync()
+        return await asyncio.to_thread(db.reports, log_group, since_ms, until_ms)
+
+    async def messages(self, log_group: str) -> list[tuple[int, str]]:
+        """Every record of a small group, such as a capacity provider's system log."""
+        db = self._ready_db()
+        with contextlib.suppress(errors.CorralError):
+            await self.sync()
+        return await asyncio.to_thread(db.messages, log_group)
+
+    def _ready_db(self) -> LogDatabase:
+        if self._db is None:
+            raise errors.InvalidRequest(
+                "Corral keeps no logs (CORRAL_LOG_STORE=off), so there is nothing to measure"
+            )
+        return self._db
+
 
 class DiscardedLogs(LogStore):
     """``CORRAL_LOG_STORE=off``: records are dropped (LogType=Tail still has them)."""

@@ -16,6 +16,7 @@ from corral.api.routes import (
     capacity_providers,
     concurrency,
     corral,
+    cost,
     functions,
     keys,
     logs,
@@ -29,6 +30,7 @@ __all__ = ["ALL", "MODULES"]
 
 MODULES: dict[str, Sequence[BaseRoute]] = {
     "corral": corral.ROUTES,
+    "cost": cost.ROUTES,
     "keys": keys.ROUTES,
     "logs": logs.ROUTES,
     "metrics": metrics.ROUTES,
