@@ -159,3 +159,19 @@ def test_report_prices_what_a_function_really_served(
     assert missing.exit_code == 1 and "ResourceNotFoundException" in missing.output
     bad = corral("cost", "report", name, "--since", "yesterday", "--endpoint-url", server.url)
     assert bad.exit_code == 1 and "InvalidParameterValueException" in bad.output
+
+
+def test_report_of_a_classic_function_compares_it_with_a_right_sized_provider(
+    server: Server, lam: LambdaClient, make_function: Any
+) -> None:
+    name = make_function("classicpriced")
+    for _ in range(5):
+        lam.invoke(FunctionName=name)["Payload"].read()
+    done = corral("cost", "report", name, "--json", "--endpoint-url", server.url)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["capacityProvider"] is None
+    assert report["measured"]["invocations"] == 5 and report["measured"]["instanceHours"] == {}
+    assert report["managedInstances"]["rightSized"]["instances"] == 3
+    table = corral("cost", "report", name, "--endpoint-url", server.url)
+    assert table.exit_code == 0 and "as it ran" not in table.stdout
