@@ -248,14 +248,18 @@ class Server:
         return [m.split()[2] for m in self.log_messages(function) if m.startswith(prefix)]
 
 
-def start_server(data_dir: Path, **env: str) -> Server:
-    """Start ``corral serve`` on a free loopback port and wait until it serves."""
+def start_server(data_dir: Path, cwd: Path | None = None, **env: str) -> Server:
+    """Start ``corral serve`` on a free loopback port and wait until it serves. ``cwd``:
+    where it runs (a relative ``data_dir`` is relative to it, as for a user)."""
+    given = data_dir
+    if cwd is not None and not data_dir.is_absolute():
+        data_dir = cwd / data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     full_env = dict(os.environ)
     full_env.update(
         {
             "CORRAL_PORT": "0",
-            "CORRAL_DATA_DIR": str(data_dir),
+            "CORRAL_DATA_DIR": str(given),
             "CORRAL_SCALE_INTERVAL_S": "0.2",
             "CORRAL_INSTANCE_LAUNCH_DELAY_S": "0",
             "CORRAL_DRAIN_TIMEOUT_S": "10",
@@ -272,6 +276,7 @@ def start_server(data_dir: Path, **env: str) -> Server:
         stderr=log_file,
         env=full_env,
         text=True,
+        cwd=cwd,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 60

@@ -316,3 +316,24 @@ def test_idle_classic_environments_are_reaped_and_cold_start_again(tmp: Path) ->
         assert "Init Duration" in base64.b64decode(again["LogResult"]).decode()
     finally:
         server.stop()
+
+
+def test_a_relative_data_directory_works_as_the_readme_runs_it(tmp: Path) -> None:
+    """``./scripts/run`` keeps its data in ``.corral`` under the current directory; the
+    function's code is mounted into its container from there."""
+    server = start_server(Path(".corral"), cwd=tmp)
+    try:
+        lam = server.client()
+        lam.create_function(
+            FunctionName="relative",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": echo_zip()},
+        )
+        answer = lam.invoke(FunctionName="relative", Payload=b'{"here": 1}')
+        assert "FunctionError" not in answer
+        assert json.loads(answer["Payload"].read())["event"] == {"here": 1}
+        assert (tmp / ".corral" / "credentials").exists()
+    finally:
+        assert server.stop() == 0

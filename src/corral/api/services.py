@@ -75,6 +75,9 @@ class Services:
         Raises:
             errors.InvalidRequest: a setting names something this build cannot do.
         """
+        # Absolute from here on: paths under it are handed to runc, which resolves relative
+        # ones against the container bundle, not against where Corral was started.
+        settings = dataclasses.replace(settings, data_dir=settings.data_dir.resolve())
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         lock = DataDirLock(settings.data_dir)
         lock.acquire()
