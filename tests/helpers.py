@@ -53,6 +53,7 @@ __all__ = [
     "returning",
     "sign",
     "start_server",
+    "start_server_in",
     "wait_for",
     "wait_version_active",
     "zip_code",
@@ -248,9 +249,14 @@ class Server:
         return [m.split()[2] for m in self.log_messages(function) if m.startswith(prefix)]
 
 
-def start_server(data_dir: Path, cwd: Path | None = None, **env: str) -> Server:
-    """Start ``corral serve`` on a free loopback port and wait until it serves. ``cwd``:
-    where it runs (a relative ``data_dir`` is relative to it, as for a user)."""
+def start_server(data_dir: Path, **env: str) -> Server:
+    """Start ``corral serve`` on a free loopback port and wait until it serves."""
+    return start_server_in(None, data_dir, env)
+
+
+def start_server_in(cwd: Path | None, data_dir: Path, env: dict[str, str]) -> Server:
+    """``start_server`` run from ``cwd`` (a relative ``data_dir`` is relative to it, as
+    for a user who runs ``corral serve`` in a directory)."""
     given = data_dir
     if cwd is not None and not data_dir.is_absolute():
         data_dir = cwd / data_dir

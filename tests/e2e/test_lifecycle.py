@@ -22,6 +22,7 @@ from tests.helpers import (
     Server,
     echo_zip,
     start_server,
+    start_server_in,
     wait_for,
     wait_version_active,
 )
@@ -321,7 +322,7 @@ def test_idle_classic_environments_are_reaped_and_cold_start_again(tmp: Path) ->
 def test_a_relative_data_directory_works_as_the_readme_runs_it(tmp: Path) -> None:
     """``./scripts/run`` keeps its data in ``.corral`` under the current directory; the
     function's code is mounted into its container from there."""
-    server = start_server(Path(".corral"), cwd=tmp)
+    server = start_server_in(tmp, Path(".corral"), {})
     try:
         lam = server.client()
         lam.create_function(
