@@ -80,7 +80,7 @@ class Profile:
     ec2_discount: float = 0.0  # Savings Plans or Reserved Instances on the instances
     lambda_savings_plan: float = 0.0  # Compute Savings Plan on classic duration (<= 0.17)
     free_tier: bool = False
-    min_environments: int = 3
+    min_environments: int = models.ScalingConfig.DEFAULT_MIN
     min_instances: int = 3
     runtime: str = "python3.13"
     # CPU time of one invocation; 0 (the default): I/O-bound, slots alone set the count.

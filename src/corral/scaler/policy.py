@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from corral.core import models
+from corral.cost import calculator
 
 __all__ = [
     "TARGET_UTILIZATION",
@@ -32,8 +33,9 @@ __all__ = [
 ]
 
 # Half the capacity busy at most: load may double before anything is throttled, the
-# headroom AWS's default target promises (LMI_FACTS §2.6).
-TARGET_UTILIZATION = 0.5
+# headroom AWS's default target promises (LMI_FACTS §2.6). One value for the fleet and the
+# cost calculator, which sizes fleets by the same rule.
+TARGET_UTILIZATION = calculator.TARGET_UTILIZATION
 
 
 def minimum_environments(scaling: models.ScalingConfig | None) -> int:
