@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -25,7 +26,7 @@ from corral.core.arns import parse_function_name
 from corral.cost import catalog
 from corral.cost.calculator import Profile, chart_rates, curve, estimate, summary
 from corral.cost.report import compare
-from corral.cost.usage import instance_hours, invocation_of, measure
+from corral.cost.usage import Usage, instance_hours, invocation_of, measure
 
 __all__ = ["ROUTES"]
 
@@ -71,9 +72,15 @@ async def cost_estimate(request: Request) -> Response:
         lambda_savings_plan=_number(request, "savingsPlan", 0.0),
         free_tier=params.get("freeTier", "false").lower() == "true",
     )
+    # About a second of arithmetic (the break-even search prices every type at every
+    # step): off the event loop, which serves invocations meanwhile.
+    return json_response(200, await asyncio.to_thread(_estimate, profile))
+
+
+def _estimate(profile: Profile) -> dict[str, object]:
     types = catalog.load().types
     result = estimate(profile, types)
-    return json_response(200, summary(result, curve(profile, types, chart_rates(result))))
+    return summary(result, curve(profile, types, chart_rates(result)))
 
 
 @handler
@@ -95,9 +102,8 @@ async def cost_report(request: Request) -> Response:
     if since_ms >= until_ms:
         raise errors.InvalidRequest("since must be in the past")
     records = await svc.logs.reports(latest.spec.logging.group_for(name), since_ms, until_ms)
-    invocations = [i for i in (invocation_of(ts, m) for ts, m in records) if i is not None]
     spec = latest.spec
-    hours: dict[str, float] = {}
+    system_log: list[tuple[int, str]] = []
     provider_name = None
     slots: int | None = None
     ratio = 2.0
@@ -107,14 +113,9 @@ async def cost_report(request: Request) -> Response:
         slots = spec.managed.concurrency(spec.memory_size_mb, spec.runtime)
         ratio = spec.managed.memory_gib_per_vcpu
         if provider is not None:
-            events = []
-            for ts, message in await svc.logs.messages(provider.system_log_group):
-                try:
-                    events.append((ts, json.loads(message)))
-                except ValueError:
-                    continue
-            hours = instance_hours(events, since_ms, until_ms)
-    usage = measure(invocations, since_ms, until_ms, hours)
+            system_log = await svc.logs.messages(provider.system_log_group)
+    # A day of a busy function is a lot of records: parsed off the event loop.
+    usage = await asyncio.to_thread(_usage, records, system_log, since_ms, until_ms)
     profile = Profile(
         hourly_rps=usage.hourly_rps,
         duration_ms=max(usage.mean_duration_ms, 0.001),
@@ -124,10 +125,26 @@ async def cost_report(request: Request) -> Response:
         memory_gib_per_vcpu=ratio,
         runtime=spec.runtime,
     )
-    result = compare(usage, profile, catalog.load().types)
+    result = await asyncio.to_thread(compare, usage, profile, catalog.load().types)
     result["function"] = name
     result["capacityProvider"] = provider_name
     return json_response(200, result)
+
+
+def _usage(
+    records: list[tuple[int, str]],
+    system_log: list[tuple[int, str]],
+    since_ms: int,
+    until_ms: int,
+) -> Usage:
+    invocations = [i for i in (invocation_of(ts, m) for ts, m in records) if i is not None]
+    events = []
+    for ts, message in system_log:
+        try:
+            events.append((ts, json.loads(message)))
+        except ValueError:
+            continue
+    return measure(invocations, since_ms, until_ms, instance_hours(events, since_ms, until_ms))
 
 
 ROUTES = [
