@@ -11,6 +11,7 @@ from starlette.routing import Route
 from corral.api.http import handler, json_response, read_json
 from corral.api.routes.common import now_s, services
 from corral.api.services import Services
+from corral.auth.keyring import write_credentials
 from corral.auth.policy import Role
 
 __all__ = ["ROUTES"]
@@ -42,7 +43,10 @@ def _free_name(svc: Services, role: Role) -> str:
 
 @handler
 async def delete_key(request: Request) -> Response:
-    services(request).keys.delete(request.path_params["key_id"])
+    svc = services(request)
+    svc.keys.delete(request.path_params["key_id"])
+    # If it was the admin key local tools use, they get the oldest admin key left.
+    write_credentials(svc.settings.credentials_path, svc.keys.admin(now_s()))
     return json_response(204, None)
 
 
