@@ -135,3 +135,13 @@ def test_unknown_or_mismatched_instance_types_are_refused() -> None:
         managed_cost(Profile.constant(1, 100, instance_type="m6g.large"), TYPES)
     with pytest.raises(errors.InvalidRequest, match="can hold an execution environment"):
         managed_cost(Profile.constant(1, 100, memory_mb=32768, instance_type="c6a.large"), TYPES)
+
+
+def test_a_small_classic_function_gets_2_gb_environments_on_managed_instances() -> None:
+    small = Profile.constant(
+        10, 100, memory_mb=128, architecture="arm64", instance_type="m6g.large"
+    )
+    assert classic_cost(small).gb_seconds == pytest.approx(10 * MONTH_S * 0.1 * 0.125)
+    cost = managed_cost(small, TYPES)
+    assert cost.environments_per_instance == 2  # 8 GiB / 2 GiB, 2 vCPU / 1
+    assert cost.peak_instances == 3

@@ -18,7 +18,15 @@ from rich.table import Table
 from corral.cli.common import endpoint, explain, fail, request
 from corral.core import errors
 from corral.cost import catalog
-from corral.cost.calculator import Estimate, Profile, chart_rates, curve, estimate, summary
+from corral.cost.calculator import (
+    Estimate,
+    Profile,
+    chart_rates,
+    curve,
+    estimate,
+    managed_memory_mb,
+    summary,
+)
 from corral.cost.chart import svg
 
 __all__ = ["app"]
@@ -148,12 +156,19 @@ def _print(result: Estimate) -> None:
         f"[bold]${managed.monthly_usd:,.2f}[/]",
     )
     _out.print(table)
+    memory = managed_memory_mb(profile)
     _out.print(
         f"Managed Instances: up to {managed.peak_instances} x {managed.instance_type} "
-        f"({managed.peak_environments} environments of {managed.environment_vcpus} vCPU and "
-        f"{managed.slots_per_environment} slots, {managed.environments_per_instance} per "
-        "instance, at most half the slots busy; never fewer than 3 instances)."
+        f"({managed.peak_environments} environments of {managed.environment_vcpus} vCPU, "
+        f"{memory} MB and {managed.slots_per_environment} slot(s), "
+        f"{managed.environments_per_instance} per instance, at most half the slots busy; "
+        "never fewer than 3 instances)."
     )
+    if memory != profile.memory_mb:
+        _out.print(
+            f"(Managed Instances functions have at least {memory} MB: the environments are "
+            f"priced at {memory} MB, classic Lambda at {profile.memory_mb} MB.)"
+        )
     cheaper = (
         "classic Lambda" if classic.monthly_usd < managed.monthly_usd else ("Managed Instances")
     )

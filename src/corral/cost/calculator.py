@@ -42,6 +42,7 @@ __all__ = [
     "curve",
     "estimate",
     "managed_cost",
+    "managed_memory_mb",
     "summary",
 ]
 
@@ -49,6 +50,9 @@ __all__ = [
 # AWS's default scaling promises (LMI_FACTS §2.6). The fleet scales by the same target.
 TARGET_UTILIZATION = 0.5
 HOURS_PER_MONTH = 730.0
+# Managed Instances functions have at least 2 GB (LMI_FACTS §1): a smaller classic function
+# moved there gets environments of this size.
+MANAGED_MIN_MEMORY_MB = 2048
 _DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 
 
@@ -184,6 +188,11 @@ def classic_cost(profile: Profile, prices: Prices = Prices()) -> ClassicCost:
     )
 
 
+def managed_memory_mb(profile: Profile) -> int:
+    """The memory of the function's environments on Managed Instances (at least 2 GB)."""
+    return max(profile.memory_mb, MANAGED_MIN_MEMORY_MB)
+
+
 def _shape(profile: Profile) -> models.ManagedInstancesConfig:
     return models.ManagedInstancesConfig(
         capacity_provider_arn="",
@@ -204,7 +213,8 @@ def managed_cost(
         errors.InvalidRequest: an unknown type, or none that holds one environment.
     """
     config = _shape(profile)
-    vcpus = config.vcpus(profile.memory_mb)
+    memory = managed_memory_mb(profile)
+    vcpus = config.vcpus(memory)
     candidates = [t for t in types if t.architecture == profile.architecture and t.gpus == 0]
     if profile.instance_type is not None:
         named = [t for t in types if t.name == profile.instance_type]
@@ -219,17 +229,18 @@ def managed_cost(
                 f"{profile.architecture}"
             )
         candidates = named
-    usable = [t for t in candidates if slots_per_instance(t, vcpus, profile.memory_mb) >= 1]
+    usable = [t for t in candidates if slots_per_instance(t, vcpus, memory) >= 1]
     if not usable:
         # Says which size does not fit, as the fleet does.
-        choose_type(candidates, vcpus, profile.memory_mb)
+        choose_type(candidates, vcpus, memory)
     costs = [_on(kind, profile, vcpus, prices) for kind in usable]
     return min(costs, key=lambda c: (c.monthly_usd, c.hourly_price_usd, c.instance_type))
 
 
 def _on(kind: models.InstanceType, profile: Profile, vcpus: int, prices: Prices) -> ManagedCost:
-    slots = _shape(profile).concurrency(profile.memory_mb, profile.runtime)
-    per_instance = slots_per_instance(kind, vcpus, profile.memory_mb)
+    memory = managed_memory_mb(profile)
+    slots = _shape(profile).concurrency(memory, profile.runtime)
+    per_instance = slots_per_instance(kind, vcpus, memory)
     instance_hours = 0.0
     peak_environments = peak_instances = 0
     for rps in profile.hourly_rps:
@@ -363,6 +374,7 @@ def summary(result: Estimate, points: Sequence[tuple[float, float, float]]) -> d
             "requestUsd": round(managed.request_usd, 2),
             "environments": managed.peak_environments,
             "environmentVcpus": managed.environment_vcpus,
+            "environmentMemoryMb": managed_memory_mb(profile),
             "slotsPerEnvironment": managed.slots_per_environment,
             "environmentsPerInstance": managed.environments_per_instance,
         },
