@@ -228,3 +228,14 @@ def test_any_path_query_and_body_botocore_signs_verifies(
     query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe="-_.~")
     url = f"http://127.0.0.1:9000{path}" + (f"?{query}" if query else "")
     _verify(_signed("PUT", url, body), body)
+
+
+def test_the_body_is_always_signed() -> None:
+    """Plain HTTP: an unsigned payload could be swapped on the way, so it is refused."""
+    body = b'{"a": 1}'
+    request = _signed("POST", URLS[1], body, {"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    name, message = _error(_verify, request, body)
+    assert name == "InvalidSignatureException" and "UNSIGNED-PAYLOAD is not accepted" in message
+    # A declared hash must be the body's.
+    declared = _signed("POST", URLS[1], body, {"X-Amz-Content-SHA256": "0" * 64})
+    assert "does not match what was computed" in _error(_verify, declared, body)[1]

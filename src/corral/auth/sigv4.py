@@ -52,6 +52,7 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SKEW_S = 300  # AWS: "Signature expired: ... (... - 5 min.)"
 MAX_EXPIRES_S = 7 * 24 * 3600  # a presigned URL lives at most a week
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 _TERMINATOR = "aws4_request"
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _UNRESERVED = "-_.~"
@@ -303,12 +304,19 @@ def verify(request: Request, claim: Claim, secret: str, body_sha256: str) -> Non
         errors.Unauthenticated: InvalidSignatureException.
     """
     declared = request.header("x-amz-content-sha256")
+    # The body is always signed: Corral speaks plain HTTP, where an unsigned body could be
+    # changed on the way. (A presigned URL may leave out an empty body, as S3's do.)
+    if declared == UNSIGNED_PAYLOAD and body_sha256 != _EMPTY_SHA256:
+        raise _invalid(
+            "x-amz-content-sha256: UNSIGNED-PAYLOAD is not accepted: sign the body (Corral "
+            "speaks plain HTTP, where an unsigned body could be changed on the way)."
+        )
     if declared is not None and declared != UNSIGNED_PAYLOAD and declared != body_sha256:
         raise _invalid(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
         )
     payloads = [declared if declared is not None else body_sha256]
-    if claim.presigned and declared is None:
+    if claim.presigned and declared is None and body_sha256 == _EMPTY_SHA256:
         payloads.append(UNSIGNED_PAYLOAD)  # S3-style presigned URLs sign no payload
     # The query as the specification canonicalises it, and as botocore does (the pairs as
     # on the wire): the two differ only for query strings no SDK would send, like "a=%%".
