@@ -19,7 +19,7 @@ import hmac
 import time
 from typing import Any
 
-from corral.api.http import CONTROL_BODY_LIMIT, error_response
+from corral.api.http import CONTROL_BODY_LIMIT, ClientGone, error_response, receive_body
 from corral.api.lambda_errors import from_exception
 from corral.auth import sigv4
 from corral.auth.keyring import KeyRing
@@ -35,10 +35,6 @@ KEY_SCOPE = "corral.key"  # the ASGI scope key holding the caller's ``ApiKey``
 Scope = dict[str, Any]
 
 _UNKNOWN_KEY = "The security token included in the request is invalid."
-
-
-class _Disconnected(Exception):
-    """The client went away while sending its body."""
 
 
 class Gate:
@@ -64,7 +60,7 @@ class Gate:
         except errors.CorralError as exc:
             await error_response(from_exception(exc))(scope, receive, send)
             return
-        except _Disconnected:
+        except ClientGone:
             return
         scope[KEY_SCOPE] = key
         await self._app(scope, _replay(body, receive), send)
@@ -131,25 +127,16 @@ class Gate:
 
 
 async def _read_all(scope: Scope, receive: Any) -> bytes:
+    """The whole body, up to the largest any operation takes (each route checks its own)."""
+    declared = 0
     for name, value in scope["headers"]:
         if name.lower() == b"content-length" and value.isdigit():
-            if int(value) > CONTROL_BODY_LIMIT:
-                raise errors.RequestTooLarge(
-                    f"Request must be smaller than {CONTROL_BODY_LIMIT} bytes"
-                )
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > CONTROL_BODY_LIMIT:
-            raise errors.RequestTooLarge(f"Request must be smaller than {CONTROL_BODY_LIMIT} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+            declared = int(value)
+    return await receive_body(receive, declared, CONTROL_BODY_LIMIT, _too_large)
+
+
+def _too_large(size: int) -> errors.RequestTooLarge:
+    return errors.RequestTooLarge(f"Request must be smaller than {CONTROL_BODY_LIMIT} bytes")
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -22,12 +22,14 @@ from corral.runtime.invocation import new_request_id
 
 __all__ = [
     "CONTROL_BODY_LIMIT",
+    "ClientGone",
     "error_response",
     "handler",
     "json_response",
     "query",
     "read_body",
     "read_json",
+    "receive_body",
 ]
 
 # AWS: "Request must be smaller than 70167211 bytes for the CreateFunction operation".
@@ -66,6 +68,42 @@ def handler(func: Handler) -> Handler:
             return error_response(lambda_errors.service_error(exc))
 
     return wrapped
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body."""
+
+
+async def receive_body(
+    receive: Any,
+    declared: int,
+    limit: int,
+    too_large: Callable[[int], errors.RequestTooLarge],
+) -> bytes:
+    """The body of an ASGI request, refusing more than ``limit`` bytes (declared in
+    Content-Length, ``declared``, or found while reading).
+
+    Raises:
+        errors.RequestTooLarge: ``too_large(size)``.
+        ClientGone: the client disconnected first.
+    """
+    if declared > limit:
+        raise too_large(declared)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise too_large(size)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def read_body(request: Request, limit: int, operation: str) -> bytes:

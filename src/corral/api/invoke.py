@@ -16,6 +16,7 @@ import urllib.parse
 from typing import Any
 
 from corral.api import lambda_errors
+from corral.api.http import ClientGone, receive_body
 from corral.api.services import Services
 from corral.core import errors
 from corral.core.arns import parse_function_name, reconcile_qualifier
@@ -93,7 +94,14 @@ class InvokeEndpoint:
         limit = (
             svc.settings.max_async_payload_bytes if event else svc.settings.max_sync_payload_bytes
         )
-        payload = await _read_body(receive, declared, limit, event)
+        try:
+            payload = await receive_body(
+                receive, declared, limit, lambda size: _too_large(size, limit, event)
+            )
+        except ClientGone:
+            raise errors.InvalidContent(
+                "The client disconnected before sending the whole payload"
+            ) from None
         _check_json(payload)
         raw_name = scope["path"][len(_PREFIX) : -len(_SUFFIX)]
         name, from_arn = parse_function_name(raw_name, svc.partition)
@@ -122,26 +130,6 @@ class InvokeEndpoint:
             text = b"\n".join(result.log_lines) + b"\n"
             headers.append((b"x-amz-log-result", base64.b64encode(text[-_TAIL_BYTES:])))
         return 200, headers, result.payload
-
-
-async def _read_body(receive: Any, declared: int, limit: int, event: bool) -> bytes:
-    if declared > limit:
-        raise _too_large(declared, limit, event)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise errors.InvalidContent("The client disconnected before sending the whole payload")
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(size, limit, event)
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(size: int, limit: int, event: bool) -> errors.RequestTooLarge:

@@ -39,6 +39,7 @@ __all__ = [
     "break_even_rps",
     "chart_rates",
     "classic_cost",
+    "classic_price",
     "curve",
     "estimate",
     "managed_cost",
@@ -173,8 +174,17 @@ class Estimate:
 
 
 def classic_cost(profile: Profile, prices: Prices = Prices()) -> ClassicCost:
+    """A month of ``profile`` on classic Lambda."""
     requests = profile.monthly_requests
     gb_seconds = requests * profile.duration_ms / 1000 * profile.memory_mb / 1024
+    return classic_price(requests, gb_seconds, profile, prices)
+
+
+def classic_price(
+    requests: float, gb_seconds: float, profile: Profile, prices: Prices = Prices()
+) -> ClassicCost:
+    """What ``requests`` and ``gb_seconds`` cost on classic Lambda, with the profile's
+    architecture, free tier and Savings Plan."""
     billed_requests, billed_gb_s = requests, gb_seconds
     if profile.free_tier:
         billed_requests = max(0.0, requests - prices.free_requests)

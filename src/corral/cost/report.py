@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from corral.core import models
-from corral.cost.calculator import HOURS_PER_MONTH, Prices, Profile, classic_cost, managed_cost
+from corral.cost.calculator import (
+    HOURS_PER_MONTH,
+    Prices,
+    Profile,
+    classic_cost,
+    classic_price,
+    managed_cost,
+)
 from corral.cost.usage import Usage
 
 __all__ = ["compare"]
@@ -37,9 +44,10 @@ def compare(
         cpu_ms=0.0,
         instance_type=None,
     )
-    request_usd = usage.invocations / 1e6 * prices.request_usd_per_million
     gb_seconds = usage.total_duration_ms / 1000 * profile.memory_mb / 1024
-    classic_usd = request_usd + gb_seconds * prices.gb_second_usd[profile.architecture]
+    classic = classic_price(usage.invocations, gb_seconds, measured, prices)
+    request_usd = classic.request_usd
+    classic_usd = classic.request_usd + classic.duration_usd  # the window's, not a month
     by_name = {t.name: t for t in types}
     on_demand = sum(
         hours_used * (by_name[kind].price_per_hour if kind in by_name else 0.0)
