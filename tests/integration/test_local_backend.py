@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from corral.agent.environment import EnvironmentTimings
+from corral.agent.environment import EnvironmentSettings
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.local import LocalBackend
 from corral.core import models
@@ -41,7 +41,7 @@ def backend(tmp_path: Path, sink: LogStore, delay_s: float = 0.05) -> LocalBacke
         registry=EnvironmentRegistry(),
         sink=sink,
         run_dir=tmp_path,
-        timings=EnvironmentTimings(stop_grace_s=0.5),
+        env_settings=EnvironmentSettings(stop_grace_s=0.5),
         launch_delay_s=delay_s,
     )
 
@@ -129,7 +129,7 @@ async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
         registry=EnvironmentRegistry(),
         sink=sink,
         run_dir=tmp_path,
-        timings=EnvironmentTimings(stop_grace_s=0.5),
+        env_settings=EnvironmentSettings(stop_grace_s=0.5),
         launch_delay_s=0.0,
         health_probe=lambda _: problems[0],
         health_interval_s=0.05,

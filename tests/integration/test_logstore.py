@@ -4,6 +4,8 @@ durability, retention, indexes, and a writer that dies."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -16,7 +18,7 @@ import pytest
 from corral.core import errors
 from corral.telemetry import logwriter
 from corral.telemetry.logdb import LogDatabase, LogQuery, Retention, Row
-from corral.telemetry.logs import LogRecord
+from corral.telemetry.logs import LINES, LogRecord
 from corral.telemetry.logstore import DiscardedLogs, LogStore
 
 STREAM_1 = "2026/11/28/[1]aaaa"
@@ -193,6 +195,39 @@ async def test_a_killed_writer_is_started_again_and_later_records_are_kept(
                     continue
         emit(store, (time.time(), "g", "s", "r", "after"))
         assert [e.message for e in await store.query(LogQuery("g"))] == ["before", "after"]
+    finally:
+        await store.close()
+
+
+@pytest.mark.asyncio
+async def test_records_the_writer_could_not_take_are_reported_in_their_stream(
+    tmp_path: Path,
+) -> None:
+    store = LogStore(tmp_path / "logs.db")
+    await store.start()
+    try:
+        assert store._process is not None
+        os.kill(store._process.pid, signal.SIGKILL)
+        await store._process.wait()
+        block = b"first\nsecond\nthird"
+        store.emit(LogRecord(time.time(), "g", STREAM_1, "r1", kind=LINES, args=(block, 0)))
+        store._send_pending()  # no writer: lost, and counted
+        assert (store.dropped, store.dropped_bytes) == (3, len(block))
+        deadline = time.monotonic() + 10
+        while True:  # the writer is started again
+            with contextlib.suppress(errors.CorralError):
+                await store.sync()
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        emit(store, (time.time(), "g", STREAM_1, "r2", "after the gap"))
+        events = await store.query(LogQuery("g"))
+        notice = json.loads(events[0].message)
+        assert notice["type"] == "platform.logsDropped"
+        assert notice["record"]["droppedRecords"] == 3
+        assert notice["record"]["droppedBytes"] == len(block)
+        assert events[0].log_stream == STREAM_1
+        assert [e.message for e in events[1:]] == ["after the gap"]
     finally:
         await store.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from corral.telemetry import logwriter
+from corral.telemetry import logs, logwriter
 from corral.telemetry.logwriter import Priority, idle_next
 
 
@@ -53,3 +53,27 @@ def test_the_writer_runs_idle_while_it_keeps_up_and_normal_while_it_lags() -> No
     fixed = Priority(adaptive=False)
     fixed.after(10.0)
     assert not fixed.idle and fixed.switches == 0
+
+
+def test_a_block_of_output_becomes_one_row_per_line_filtered_and_attributed() -> None:
+    stream = "2026/11/28/[3]abc"
+    own = b'{"level": "INFO", "requestId": "r9", "message": "runtime line"}'
+    block = b"\n".join([b"plain", b'{"level": "DEBUG", "message": "hidden"}', own, b"\xff"])
+    rows = logwriter.to_rows(
+        [
+            (1.0, "g", stream, "r1", logs.LINES, (block, 2)),  # INFO and above
+            (2.0, "g", stream, "", logs.LINES, (own, 0)),  # no known request
+        ],
+        {},
+    )
+    assert [(row[4], row[5]) for row in rows] == [
+        ("r1", "plain"),
+        ("r1", own.decode()),
+        ("r1", "\ufffd"),
+        ("r9", own.decode()),  # the runtime's JSON record names its request
+    ]
+
+
+def test_a_block_that_cannot_be_read_is_stored_as_a_note_not_lost() -> None:
+    rows = logwriter.to_rows([(1.0, "g", "s", "r", logs.LINES, ("not bytes", 0))], {})
+    assert rows[0][5].startswith("[corral: cannot read a block of output")

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from corral.agent.environment import EnvironmentConfig, EnvironmentTimings, ExecutionEnvironment
+from corral.agent.environment import EnvironmentConfig, EnvironmentSettings, ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
 from corral.core import errors, models
 from corral.core.tasks import TaskGroup
@@ -35,14 +35,14 @@ class Agent:
         registry: EnvironmentRegistry,
         sink: LogSink,
         run_dir: Path,
-        timings: EnvironmentTimings,
+        env_settings: EnvironmentSettings,
     ) -> None:
         self.instance_id = instance_id
         self._sandbox = sandbox
         self._registry = registry
         self._sink = sink
         self._run_dir = run_dir
-        self._timings = timings
+        self._env_settings = env_settings
         self._environments: dict[str, ExecutionEnvironment] = {}
         self._tasks = TaskGroup(f"agent:{instance_id}")
 
@@ -66,7 +66,7 @@ class Agent:
             run_dir=self._run_dir,
             sink=self._sink,
             listener=self._registry,
-            timings=self._timings,
+            env_settings=self._env_settings,
         )
         self._environments[environment.id] = environment
         self._registry.add(environment)

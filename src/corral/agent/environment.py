@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import shutil
 import time
 import uuid
@@ -36,7 +37,7 @@ from corral.agent import procfs
 from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
 from corral.core import errors, models
 from corral.runtime.invocation import Invocation, InvocationResult, error_payload
-from corral.runtime.logsock import LogChannels
+from corral.runtime.logsock import LogBudget, LogChannels
 from corral.runtime.server import RuntimeApiServer
 from corral.sandbox.base import (
     ExitStatus,
@@ -52,7 +53,7 @@ from corral.telemetry import logs
 __all__ = [
     "EnvironmentConfig",
     "EnvironmentListener",
-    "EnvironmentTimings",
+    "EnvironmentSettings",
     "ExecutionEnvironment",
     "InitFailure",
 ]
@@ -92,14 +93,21 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
-class EnvironmentTimings:
-    """How long an environment waits for its runtime (settings, shared by every one)."""
+class EnvironmentSettings:
+    """What every environment is allowed: waits for its runtime, and its log output."""
 
     # SIGTERM to SIGKILL when an environment stops.
     stop_grace_s: float = 2.0
     # How long a worker may go on running past its invocation's timeout before the
     # environment is recycled (Managed Instances does not stop timed-out code).
     stuck_worker_grace_s: float = 60.0
+    # Log output read per second and per vCPU of the environment (0: unlimited); faster
+    # writers wait (``runtime.logsock``).
+    log_rate_bytes_per_s: float = 1024 * 1024
+
+    def log_budget(self, vcpus: int) -> LogBudget:
+        rate = self.log_rate_bytes_per_s * vcpus
+        return LogBudget(rate_bytes_per_s=rate, burst_bytes=max(rate, 256 * 1024))
 
 
 @dataclass(frozen=True)
@@ -131,7 +139,7 @@ class ExecutionEnvironment:
         run_dir: Path,
         sink: logs.LogSink,
         listener: EnvironmentListener,
-        timings: EnvironmentTimings,
+        env_settings: EnvironmentSettings,
     ) -> None:
         self.id = uuid.uuid4().hex
         self.config = config
@@ -151,13 +159,16 @@ class ExecutionEnvironment:
         self._dir = run_dir / self.id
         self._sink = sink
         self._listener = listener
-        self._stop_grace_s = timings.stop_grace_s
-        self._stuck_grace_s = timings.stuck_worker_grace_s
+        self._stop_grace_s = env_settings.stop_grace_s
+        self._stuck_grace_s = env_settings.stuck_worker_grace_s
         self._started_mono = time.monotonic()
         self._process: SandboxProcess | None = None
         self._slot: SandboxSlot | None = None
         self._runtime = RuntimeApiServer(self, concurrency=config.concurrency)
-        self._channels = LogChannels(self._on_record)
+        self._channels = LogChannels(
+            self._on_output, env_settings.log_budget(config.vcpus), self._on_log_throttle
+        )
+        self._log_throttle_noted_mono = -math.inf
         self._by_pid: dict[int | None, Invocation] = {}
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._init_timer: asyncio.TimerHandle | None = None
@@ -494,18 +505,45 @@ class ExecutionEnvironment:
         self._cold_pending = False
         return self.init_duration_ms
 
-    def _on_record(self, pid: int | None, stream: str, line: bytes) -> None:
+    def _on_output(self, pid: int | None, block: bytes) -> None:
+        """Whole lines a process wrote: filed under the request it is running. Splitting
+        and filtering them is the log writer's work (one record per block here)."""
         invocation = self._by_pid.get(pid)
-        text = line.decode("utf-8", "replace")
-        if not self._levels.keeps(text):
-            return
-        request_id = invocation.request_id if invocation is not None else ""
-        if invocation is None and text.startswith("{") and '"requestId"' in text:
-            request_id = _json_request_id(text)
-        if invocation is not None and invocation.capture_logs:
-            invocation.log_lines.append(line)
+        request_id = ""
+        if invocation is not None:
+            request_id = invocation.request_id
+            if invocation.tail is not None:
+                invocation.tail.add_block(
+                    block, self._levels.keeps if self._levels.minimum else None
+                )
         self._sink.emit(
-            logs.LogRecord(time.time(), self.config.log_group, self.log_stream, request_id, text)
+            logs.LogRecord(
+                time.time(),
+                self.config.log_group,
+                self.log_stream,
+                request_id,
+                kind=logs.LINES,
+                args=(block, self._levels.minimum),
+            )
+        )
+
+    def _on_log_throttle(self, wait_s: float) -> None:
+        """Say in the environment's log, at most once a minute, that its output waits."""
+        now = time.monotonic()
+        if now - self._log_throttle_noted_mono < 60.0:
+            return
+        self._log_throttle_noted_mono = now
+        rate_mib = self._channels.rate_bytes_per_s / (1024 * 1024)
+        self._sink.emit(
+            logs.LogRecord(
+                time.time(),
+                self.config.log_group,
+                self.log_stream,
+                "",
+                f"[corral] This environment writes logs faster than {rate_mib:g} MiB/s: its "
+                "writes wait until the output is read (nothing is lost). Raise "
+                "CORRAL_LOG_RATE_BYTES_PER_S to allow more.",
+            )
         )
 
     def _emit_platform(
@@ -516,8 +554,8 @@ class ExecutionEnvironment:
         record = logs.LogRecord(
             now, self.config.log_group, self.log_stream, invocation.request_id, "", kind, args
         )
-        if invocation.capture_logs:
-            invocation.log_lines.append(record.message.encode())
+        if invocation.tail is not None:
+            invocation.tail.add(record.message.encode())
         self._sink.emit(record)
 
     def _finish_records(
@@ -546,7 +584,7 @@ class ExecutionEnvironment:
                 (request_id, duration_ms, self.config.spec.memory_size_mb, memory_mb, init_ms),
                 now,
             )
-        return tuple(invocation.log_lines)
+        return () if invocation.tail is None else invocation.tail.lines()
 
     def _fail_invocation(self, invocation: Invocation, error_type: str, message: str) -> None:
         # Lines a timed-out worker writes later still carry this request id (on_poll ends it).
@@ -725,14 +763,6 @@ class ExecutionEnvironment:
             shutil.rmtree(self._dir, True)
 
         await asyncio.to_thread(remove)
-
-
-def _json_request_id(text: str) -> str:
-    with contextlib.suppress(ValueError):
-        data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("requestId"), str):
-            return str(data["requestId"])
-    return ""
 
 
 def _init_error_story(error_type: str, body: bytes) -> str:

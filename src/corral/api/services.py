@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from corral.agent.environment import EnvironmentTimings
+from corral.agent.environment import EnvironmentSettings
 from corral.agent.registry import EnvironmentRegistry
 from corral.auth.keyring import KeyRing, write_credentials
 from corral.backends.local import LocalBackend
@@ -106,9 +106,10 @@ class Services:
             registry=registry,
             sink=recent,
             run_dir=settings.run_dir,
-            timings=EnvironmentTimings(
+            env_settings=EnvironmentSettings(
                 stop_grace_s=settings.environment_stop_grace_s,
                 stuck_worker_grace_s=settings.stuck_worker_grace_s,
+                log_rate_bytes_per_s=settings.log_rate_bytes_per_s,
             ),
             launch_delay_s=settings.instance_launch_delay_s,
             region=settings.region,

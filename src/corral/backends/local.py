@@ -31,7 +31,7 @@ from pathlib import Path
 import psutil
 
 from corral.agent.agent import Agent
-from corral.agent.environment import EnvironmentConfig, EnvironmentTimings, ExecutionEnvironment
+from corral.agent.environment import EnvironmentConfig, EnvironmentSettings, ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.base import ON_DEMAND, InstanceInfo
 from corral.core import errors, models
@@ -94,7 +94,7 @@ class LocalBackend:
         registry: EnvironmentRegistry,
         sink: logs.LogSink,
         run_dir: Path,
-        timings: EnvironmentTimings,
+        env_settings: EnvironmentSettings,
         launch_delay_s: float = 0.0,
         region: str = "us-east-1",
         health_probe: HealthProbe = host_health,
@@ -104,7 +104,7 @@ class LocalBackend:
         self._registry = registry
         self._sink = sink
         self._run_dir = run_dir
-        self._timings = timings
+        self._env_settings = env_settings
         self._launch_delay_s = launch_delay_s
         self._region = region
         self._health_probe = health_probe
@@ -214,7 +214,7 @@ class LocalBackend:
 
     async def _terminate(self, instance: _Instance) -> None:
         try:
-            await instance.agent.stop(self._timings.stop_grace_s + 30.0)
+            await instance.agent.stop(self._env_settings.stop_grace_s + 30.0)
         except Exception as exc:
             self._event(instance, "TerminateFailed", "WARN", f"Could not terminate: {exc}")
             return
@@ -242,7 +242,7 @@ class LocalBackend:
             registry=self._registry,
             sink=self._sink,
             run_dir=self._run_dir,
-            timings=self._timings,
+            env_settings=self._env_settings,
         )
 
     def _info(self, instance: _Instance) -> InstanceInfo:

@@ -85,6 +85,10 @@ class Settings:
     log_store: str = "sqlite"
     log_retention_s: float = 7 * 24 * 3600.0
     log_max_bytes: int = 1024**3
+    # Log output read from each execution environment, per second and per vCPU (0: no
+    # limit). A function that writes faster waits for its output to be read, so one chatty
+    # function cannot slow the others.
+    log_rate_bytes_per_s: float = 1024.0 * 1024.0
     # Invocation metrics (``GET /metrics``, ``corral metrics``): ``on`` or ``off``.
     metrics: str = "on"
     # Lifecycle.

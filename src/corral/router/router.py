@@ -23,6 +23,7 @@ from corral.router.selection import choose, least_outstanding
 from corral.runtime.invocation import (
     Invocation,
     InvocationResult,
+    LogTail,
     new_request_id,
     new_trace_id,
 )
@@ -124,7 +125,7 @@ class Router:
             future=loop.create_future(),
             client_context=request.client_context,
             trace_id=new_trace_id(),
-            capture_logs=request.capture_logs,
+            tail=LogTail() if request.capture_logs else None,
         )
         environment.dispatch(invocation)
         result = await invocation.future

@@ -9,16 +9,20 @@ when the caller already got ``Sandbox.Timedout`` (Managed Instances never stops 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "TAIL_BYTES",
     "Invocation",
     "InvocationResult",
+    "LogTail",
     "error_payload",
     "new_request_id",
     "new_trace_id",
@@ -26,6 +30,8 @@ __all__ = [
 
 # RAPID caps a response at 6 MiB + 100 bytes (``interop.MaxPayloadSize``).
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+# LogType=Tail returns the last 4 KB of the invocation's log.
+TAIL_BYTES = 4096
 
 
 # Request and trace ids need to be unique, not secret: a seeded PRNG saves a getrandom
@@ -65,6 +71,40 @@ def error_payload(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
+class LogTail:
+    """The end of one invocation's log, which ``LogType=Tail`` returns: whole lines, at
+    least the last ``TAIL_BYTES`` of them when there are that many, never much more (a
+    function may print gigabytes; only this much is kept)."""
+
+    __slots__ = ("_lines", "_size")
+
+    def __init__(self) -> None:
+        self._lines: collections.deque[bytes] = collections.deque()
+        self._size = 0
+
+    def add(self, line: bytes) -> None:
+        """Append one line (without its newline)."""
+        lines = self._lines
+        lines.append(line)
+        self._size += len(line) + 1
+        while len(lines) > 1 and self._size - len(lines[0]) - 1 >= TAIL_BYTES:
+            self._size -= len(lines.popleft()) + 1
+
+    def add_block(self, block: bytes, keeps: Callable[[str], bool] | None = None) -> None:
+        """Append the lines of ``block`` (lines joined by newlines) that ``keeps`` accepts;
+        only the end of a long block is looked at."""
+        window = 2 * TAIL_BYTES
+        if len(block) > window:
+            start = block.find(b"\n", len(block) - window)
+            block = block[start + 1 :] if start >= 0 else block[-window:]
+        for line in block.split(b"\n"):
+            if keeps is None or keeps(line.decode("utf-8", "replace")):
+                self.add(line)
+
+    def lines(self) -> tuple[bytes, ...]:
+        return tuple(self._lines)
+
+
 @dataclass(frozen=True, slots=True)
 class InvocationResult:
     """What the caller gets back: the payload, and whether it is a function error."""
@@ -91,12 +131,12 @@ class Invocation:
     future: asyncio.Future[InvocationResult]
     client_context: str = ""
     trace_id: str = ""
-    capture_logs: bool = False
+    # Kept only for LogType=Tail.
+    tail: LogTail | None = None
     deadline_epoch_ms: int = 0
     dispatched_mono: float = 0.0
     worker_pid: int | None = None
     runtime_answered: bool = False
-    log_lines: list[bytes] = field(default_factory=list)
 
     def resolve(self, result: InvocationResult) -> bool:
         """Give the caller its result unless it already has one (e.g. a timeout)."""

@@ -14,13 +14,16 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = [
+    "LINES",
     "LevelFilter",
     "LogRecord",
     "LogSink",
     "TEMPLATES",
+    "json_request_id",
     "platform_report",
     "platform_start",
     "render",
+    "split_lines",
     "stream_name",
     "text_end",
     "text_report",
@@ -28,12 +31,18 @@ __all__ = [
 ]
 
 
+# The kind of a record holding a block of a function's output: ``args`` are the block
+# (whole lines joined by newlines, as bytes) and the least level to keep (``LevelFilter``).
+LINES = "lines"
+
+
 class LogRecord:
-    """One line of a log stream.
+    """One line of a log stream, or a block of lines (``kind == LINES``).
 
     A platform record is kept as a template name and its arguments (``kind``, ``args``):
     it is rendered when first read (``message``), and the log writer process renders what
     it stores, so the invoke path never formats one. ``kind`` is empty for a plain line.
+    A block of function output is split, decoded and filtered by the log writer too.
     """
 
     __slots__ = ("timestamp_s", "log_group", "log_stream", "request_id", "kind", "args", "_message")
@@ -166,12 +175,42 @@ TEMPLATES: dict[str, Callable[..., str]] = {
 
 
 def render(kind: str, args: tuple[Any, ...]) -> str:
-    """A platform record's text from its template name and arguments.
+    """A platform record's text from its template name and arguments (a block of output:
+    its lines that pass the filter, joined by newlines).
 
     Raises:
         KeyError: an unknown template.
     """
+    if kind == LINES:
+        return "\n".join(text for _, text in split_lines(args[0], args[1], ""))
     return TEMPLATES[kind](*args)
+
+
+def split_lines(block: bytes, minimum_level: int, request_id: str) -> list[tuple[str, str]]:
+    """``(request id, text)`` of each line of a block of output that passes the level
+    filter. A line of no known request that is a JSON record with a ``requestId`` (the
+    runtime's own JSON logs) is filed under that id."""
+    result: list[tuple[str, str]] = []
+    for raw in block.split(b"\n"):
+        text = raw.decode("utf-8", "replace")
+        if minimum_level and _line_level(text) < minimum_level:
+            continue
+        owner = request_id
+        if not owner and text.startswith("{") and '"requestId"' in text:
+            owner = json_request_id(text)
+        result.append((owner, text))
+    return result
+
+
+def json_request_id(text: str) -> str:
+    """The ``requestId`` of a JSON log line, or ``""``."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return ""
+    if isinstance(data, dict) and isinstance(data.get("requestId"), str):
+        return str(data["requestId"])
+    return ""
 
 
 # Application log levels, least to most severe (LoggingConfig.ApplicationLogLevel).
@@ -203,18 +242,19 @@ class LevelFilter:
     ``platform.report``: INFO) are dropped when ``SystemLogLevel`` is WARN.
     """
 
-    __slots__ = ("_minimum", "platform")
+    __slots__ = ("minimum", "platform")
 
     def __init__(
         self, log_format: str, application_level: str | None, system_level: str | None
     ) -> None:
         json_format = log_format == "JSON"
         wanted = (application_level or "INFO").upper()
-        self._minimum = _LEVELS.get(_ALIASES.get(wanted, wanted), _INFO) if json_format else 0
+        # The least level kept (0: every line, as for the Text format).
+        self.minimum = _LEVELS.get(_ALIASES.get(wanted, wanted), _INFO) if json_format else 0
         self.platform = not (json_format and (system_level or "").upper() == "WARN")
 
     def keeps(self, text: str) -> bool:
         """Whether an application line passes the filter."""
-        if self._minimum == 0:
+        if self.minimum == 0:
             return True
-        return _line_level(text) >= self._minimum
+        return _line_level(text) >= self.minimum

@@ -9,20 +9,26 @@ everything sent so far, then reads ``logs.db`` through the server's own connecti
 
 If the writer dies it is started again and says so in the server log; what it had not
 stored is lost. If it cannot keep up, at most ``_MAX_BUFFERED_BYTES`` wait for it and later
-records are dropped and counted (``dropped``), so a slow disk never grows the server.
+records are dropped and counted (``dropped``, ``dropped_bytes``), so a slow disk never grows
+the server. Each stream that lost records gets a ``platform.logsDropped`` record (the shape of
+Lambda's Telemetry API) once the writer takes records again, saying how many: a gap in a log
+is never silent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
 
 from corral.core import errors
 from corral.telemetry.logdb import LogDatabase, LogQuery, Retention, StoredEvent
-from corral.telemetry.logs import LogRecord
+from corral.telemetry.logs import LINES, LogRecord
 from corral.telemetry.logwriter import WireRecord, encode
 
 __all__ = ["DiscardedLogs", "LogStore"]
@@ -33,7 +39,10 @@ _FLUSH_INTERVAL_S = 0.25
 _SYNC_TIMEOUT_S = 10.0
 _START_TIMEOUT_S = 120.0  # retention at start may delete a lot
 _STOP_TIMEOUT_S = 30.0
-_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+_MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+_DROPPED_REASON = (
+    "Some logs were dropped because the downstream consumer is slower than the logs production rate"
+)
 
 
 class LogStore:
@@ -43,6 +52,9 @@ class LogStore:
         self.path = path
         self.retention = retention or Retention()
         self.dropped = 0
+        self.dropped_bytes = 0
+        # (log group, log stream) -> [records, bytes] lost and not yet reported in the stream.
+        self._lost: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         self._pending: list[WireRecord] = []
         self._db: LogDatabase | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -151,20 +163,64 @@ class LogStore:
         if not self._pending:
             return
         records, self._pending = self._pending, []
-        self._send(("rows", records), len(records))
+        if not self._writer_takes_more():
+            self._lose(records)
+            return
+        if self._lost:
+            records = self._lost_notices() + records
+        self._write(("rows", records))
 
-    def _send(self, message: tuple[str, object], count: int = 0) -> bool:
+    def _send(self, message: tuple[str, object]) -> bool:
+        if not self._writer_takes_more():
+            return False
+        self._write(message)
+        return True
+
+    def _writer_takes_more(self) -> bool:
         process = self._process
         if process is None or process.stdin is None or process.returncode is not None:
-            self.dropped += count
             return False
-        if process.stdin.transport.get_write_buffer_size() > _MAX_BUFFERED_BYTES:
-            if self.dropped == 0:
-                _log.warning("the log writer cannot keep up: records are being dropped")
-            self.dropped += count
-            return False
+        return process.stdin.transport.get_write_buffer_size() <= _MAX_BUFFERED_BYTES
+
+    def _write(self, message: tuple[str, object]) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None
         process.stdin.write(encode(message))
-        return True
+
+    def _lose(self, records: list[WireRecord]) -> None:
+        """Count records the writer cannot take, per stream, for the notices."""
+        if self.dropped == 0:
+            _log.warning("the log writer cannot keep up or is not running: records are dropped")
+        for _, group, stream, _, kind, payload in records:
+            count, size = 1, 0
+            if kind == LINES:
+                count = payload[0].count(b"\n") + 1
+                size = len(payload[0])
+            elif not kind:
+                size = len(payload)
+            lost = self._lost[(group, stream)]
+            lost[0] += count
+            lost[1] += size
+            self.dropped += count
+            self.dropped_bytes += size
+
+    def _lost_notices(self) -> list[WireRecord]:
+        now = time.time()
+        notices: list[WireRecord] = []
+        for (group, stream), (count, size) in self._lost.items():
+            record = {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                + f".{int(now * 1000) % 1000:03d}Z",
+                "type": "platform.logsDropped",
+                "record": {
+                    "reason": _DROPPED_REASON,
+                    "droppedRecords": count,
+                    "droppedBytes": size,
+                },
+            }
+            notices.append((now, group, stream, "", "", json.dumps(record)))
+        self._lost.clear()
+        return notices
 
     # --- reading -----------------------------------------------------------------------------
     async def sync(self) -> None:

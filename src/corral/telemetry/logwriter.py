@@ -9,7 +9,9 @@ niced, below the invoke path.
 Protocol. Stdin carries frames: a 4-byte big-endian length, then a pickle of
 ``("rows", [record, ...])`` or ``("sync", n)``; a record is ``(timestamp_s, log_group,
 log_stream, request_id, kind, payload)``, the payload being the message when ``kind`` is
-empty and the template's arguments otherwise (``telemetry.logs.TEMPLATES``). Stdout carries
+empty, ``(block, minimum level)`` for a block of function output (``logs.LINES``: split into
+one row per line here) and the template's arguments otherwise (``telemetry.logs.TEMPLATES``).
+Stdout carries
 lines: ``ready`` once the database is open and retention applied, then ``n`` for each
 ``("sync", n)`` once every record sent before it is committed.
 
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from corral.telemetry.logdb import LogDatabase, Retention, Row, version_of
-from corral.telemetry.logs import render
+from corral.telemetry.logs import LINES, render, split_lines
 
 __all__ = [
     "HEADER_BYTES",
@@ -68,7 +70,8 @@ def encode(message: object) -> bytes:
 
 
 def to_rows(records: Iterable[WireRecord], versions: dict[str, str]) -> list[Row]:
-    """Database rows, platform records rendered (``versions`` caches each stream's)."""
+    """Database rows: platform records rendered, blocks of output split into their lines
+    (``telemetry.logs.split_lines``); ``versions`` caches each stream's version."""
     rows: list[Row] = []
     for timestamp_s, group, stream, request_id, kind, payload in records:
         version = versions.get(stream)
@@ -76,6 +79,14 @@ def to_rows(records: Iterable[WireRecord], versions: dict[str, str]) -> list[Row
             if len(versions) > 10_000:
                 versions.clear()
             version = versions[stream] = version_of(stream)
+        ts_ms = int(timestamp_s * 1000)
+        if kind == LINES:
+            try:
+                lines = split_lines(payload[0], payload[1], request_id)
+            except Exception as exc:  # a record must never stop the writer
+                lines = [(request_id, f"[corral: cannot read a block of output: {exc}]")]
+            rows.extend((ts_ms, group, stream, version, owner, text) for owner, text in lines)
+            continue
         if kind:
             try:
                 message = render(kind, payload)
@@ -83,7 +94,7 @@ def to_rows(records: Iterable[WireRecord], versions: dict[str, str]) -> list[Row
                 message = f"[corral: cannot render {kind} {payload!r}: {exc}]"
         else:
             message = payload
-        rows.append((int(timestamp_s * 1000), group, stream, version, request_id, message))
+        rows.append((ts_ms, group, stream, version, request_id, message))
     return rows
 
 
