@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from corral.core import models
+from corral.store import codec
 from corral.store.catalog import Catalog
 from corral.store.db import Database
 from corral.store.events import AsyncEvent, EventTable
@@ -57,8 +58,9 @@ def test_everything_written_is_read_back_by_a_fresh_catalog(tmp_path: Path) -> N
         environment={"A": "1"},
     )
     catalog.create_function(models.Function("f", 1.0), latest, {"team": "x"}, ARN)
+    source = dataclasses.replace(latest, revision_id="after-publish")
     published = catalog.publish_version(
-        dataclasses.replace(latest, state=models.FunctionState.PENDING)
+        dataclasses.replace(latest, state=models.FunctionState.PENDING), source
     )
     assert published.version == "1"
     catalog.put_alias(models.Alias("f", "live", "1", "rev-a", routing_weights={}))
@@ -70,13 +72,17 @@ def test_everything_written_is_read_back_by_a_fresh_catalog(tmp_path: Path) -> N
 
     again = Catalog(Database(path))
     assert again.provider("cp") == provider
-    assert again.version("f", models.LATEST) == latest
+    assert again.version("f", models.LATEST) == source
     one = again.version("f", "1")
     assert one is not None and one.state is models.FunctionState.PENDING
     assert again.alias("f", "live") == models.Alias("f", "live", "1", "rev-a", routing_weights={})
     assert again.scaling("f", "1") == models.ScalingConfig(2, 5)
     assert again.function("f") == models.Function(
-        "f", 1.0, reserved_concurrency=7, last_version_number=1
+        "f",
+        1.0,
+        reserved_concurrency=7,
+        last_version_number=1,
+        published_spec=codec.spec_digest(latest.spec),
     )
     assert again.tags.get(ARN) == {"team": "x"}
     assert [e.id for e in EventTable(again.db).due(1.0, 10)] == ["e1"]
@@ -92,7 +98,8 @@ def test_deleting_a_function_removes_its_versions_aliases_scaling_and_tags(tmp_p
         {"k": "v"},
         ARN,
     )
-    catalog.publish_version(version("g", "0", models.FunctionState.ACTIVE))
+    latest_g = version("g", models.LATEST, models.FunctionState.ACTIVE)
+    catalog.publish_version(version("g", "0", models.FunctionState.ACTIVE), latest_g)
     catalog.put_alias(models.Alias("g", "a", "1", "r"))
     catalog.put_scaling("g", "1", models.ScalingConfig(1, 1))
     catalog.delete_function("g", ARN)
@@ -110,8 +117,9 @@ def test_version_numbers_keep_counting_after_a_version_is_deleted(tmp_path: Path
     catalog.create_function(
         models.Function("h", 1.0), version("h", models.LATEST, models.FunctionState.ACTIVE), {}, ARN
     )
-    first = catalog.publish_version(version("h", "0", models.FunctionState.ACTIVE))
+    latest = version("h", models.LATEST, models.FunctionState.ACTIVE)
+    first = catalog.publish_version(version("h", "0", models.FunctionState.ACTIVE), latest)
     catalog.delete_version("h", first.version)
-    second = catalog.publish_version(version("h", "0", models.FunctionState.ACTIVE))
+    second = catalog.publish_version(version("h", "0", models.FunctionState.ACTIVE), latest)
     assert (first.version, second.version) == ("1", "2")
     catalog.db.close()

@@ -157,15 +157,15 @@ def test_a_zip_declaring_too_large_an_unzipped_size_is_refused(store: code.CodeS
         store.put(data)
 
 
-def test_a_zip_over_50_mb_is_request_too_large(store: code.CodeStore) -> None:
-    with pytest.raises(errors.RequestTooLarge):
+def test_a_zip_over_50_mb_is_request_entity_too_large(store: code.CodeStore) -> None:
+    with pytest.raises(errors.EntityTooLarge):
         store.put(_claiming(code.MAX_ZIPPED_BYTES + 1))
 
 
 def test_a_zip_of_exactly_50_mb_is_not_too_large(store: code.CodeStore) -> None:
     with pytest.raises(errors.InvalidRequest) as info:
         store.put(_claiming(code.MAX_ZIPPED_BYTES))
-    assert not isinstance(info.value, errors.RequestTooLarge)
+    assert not isinstance(info.value, errors.EntityTooLarge)
 
 
 def test_ensure_unpacked_recreates_a_removed_tree(store: code.CodeStore) -> None:

@@ -30,16 +30,19 @@ PUBLIC: dict[str, set[str]] = {
     },
     "corral.api.lambda_errors": {"LambdaError", "from_exception", "service_error"},
     "corral.core.arns": {
+        "GET_NAME_PATTERN",
+        "NAME_PATTERN",
+        "QUALIFIER_PATTERN",
         "Partition",
         "capacity_provider_name",
         "parse_function_name",
-        "reconcile_qualifier",
     },
     "corral.core.errors": {
         "AccessDenied",
         "BackendError",
         "Conflict",
         "CorralError",
+        "EntityTooLarge",
         "EnvironmentGone",
         "InvalidContent",
         "InvalidRequest",
@@ -57,6 +60,8 @@ PUBLIC: dict[str, set[str]] = {
         "UnsupportedMediaType",
         "Validation",
         "constraint_message",
+        "constraint_text",
+        "validation_message",
     },
     "corral.core.models": {
         "LATEST",
@@ -131,6 +136,7 @@ PUBLIC: dict[str, set[str]] = {
     "corral.store.codec": {
         "provider_from_json",
         "provider_to_json",
+        "spec_digest",
         "spec_from_json",
         "spec_to_json",
     },

@@ -34,6 +34,14 @@ _AWS_RUNTIMES = (
     "java25, python3.10, python3.11, java21, ruby3.3, ruby3.4, ruby3.2, python3.8, python3.9, "
     "java17, nodejs16.x, dotnet10, dotnet8, java11, dotnet6, nodejs18.x, provided.al2, java8.al2"
 )
+# Runtimes of botocore's enum AWS no longer takes for new or updated functions.
+_DEPRECATED_RUNTIMES = frozenset(
+    (
+        "nodejs nodejs4.3 nodejs4.3-edge nodejs6.10 nodejs8.10 nodejs10.x nodejs12.x "
+        "nodejs14.x java8 python2.7 python3.6 python3.7 dotnetcore1.0 dotnetcore2.0 "
+        "dotnetcore2.1 dotnetcore3.1 go1.x ruby2.5 ruby2.7 provided"
+    ).split()
+)
 _TEXT_WITH_LEVEL = (
     'LogLevel is not supported when LogFormat is set to "Text". Remove LogLevel from your '
     'request or change the LogFormat to "JSON" and try again.'
@@ -55,6 +63,12 @@ def check_runtime(runtime: str, ctx: SpecContext) -> None:
     Raises:
         errors.InvalidRequest: with the list of runtimes that are available here.
     """
+    if runtime in _DEPRECATED_RUNTIMES:
+        raise errors.InvalidRequest(
+            f"The runtime parameter of {runtime} is no longer supported for creating or "
+            "updating AWS Lambda functions. We recommend you use a supported runtime while "
+            "creating or updating functions."
+        )
     known = {r.strip() for r in _AWS_RUNTIMES.split(",")}
     if runtime not in known and runtime not in SUPPORTED_RUNTIMES:
         raise errors.InvalidRequest(
@@ -94,6 +108,7 @@ def apply_settings(body: Body, spec: models.FunctionSpec, ctx: SpecContext) -> m
         changes["timeout_s"] = timeout
     if body.has("Environment"):
         changes["environment"] = _environment(body)
+        changes["environment_given"] = True
     architectures = _architectures(body)
     if architectures is not None:
         changes["architectures"] = architectures
@@ -137,12 +152,11 @@ def _environment(body: Body) -> dict[str, str]:
                     "pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
                 )
             )
-    measured = json.dumps(variables, separators=(",", ":"))
+    measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
     if len(measured.encode()) > 4096:
         raise errors.InvalidRequest(
             "Lambda was unable to configure your environment variables because the environment "
-            "variables you have provided exceeded the 4KB limit. String measured: "
-            + measured[:1024]
+            "variables you have provided exceeded the 4KB limit. String measured: " + measured
         )
     reserved = sorted(k for k in variables if k in RESERVED_VARIABLES)
     if reserved:

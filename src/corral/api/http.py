@@ -110,18 +110,18 @@ async def read_body(request: Request, limit: int, operation: str) -> bytes:
     """The request body, refusing more than ``limit`` bytes.
 
     Raises:
-        errors.RequestTooLarge: the body is over the limit.
+        errors.EntityTooLarge: the body is over the limit.
     """
     declared = request.headers.get("content-length")
     message = f"Request must be smaller than {limit} bytes for the {operation} operation"
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise errors.RequestTooLarge(message)
+        raise errors.EntityTooLarge(message)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise errors.RequestTooLarge(message)
+            raise errors.EntityTooLarge(message)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -19,7 +19,7 @@ from corral.api import lambda_errors
 from corral.api.http import ClientGone, receive_body
 from corral.api.services import Services
 from corral.core import errors
-from corral.core.arns import parse_function_name, reconcile_qualifier
+from corral.core.arns import parse_function_name
 from corral.router.resolve import resolve
 from corral.router.router import InvokeRequest
 from corral.runtime.invocation import new_request_id
@@ -104,8 +104,7 @@ class InvokeEndpoint:
             ) from None
         _check_json(payload)
         raw_name = scope["path"][len(_PREFIX) : -len(_SUFFIX)]
-        name, from_arn = parse_function_name(raw_name, svc.partition)
-        qualifier = _qualifier(scope, from_arn)
+        name, qualifier = parse_function_name(raw_name, svc.partition, qualifier=_qualifier(scope))
         target = resolve(svc.catalog, svc.partition, name, qualifier)
         executed = [(b"x-amz-executed-version", target.version.version.encode())]
         if invocation_type == "DryRun":
@@ -170,15 +169,15 @@ def _client_context(value: bytes) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _qualifier(scope: Scope, from_arn: str | None) -> str | None:
+def _qualifier(scope: Scope) -> str | None:
+    """The ``Qualifier`` query parameter, if any."""
     raw: bytes = scope.get("query_string", b"")
-    given = None
     if raw.startswith(b"Qualifier=") and not any(c in raw for c in b"&%+"):
-        given = raw[10:].decode("latin-1")  # the common case, without parse_qs
-    elif raw:
+        return raw[10:].decode("latin-1")  # the common case, without parse_qs
+    if raw:
         values = urllib.parse.parse_qs(raw.decode("latin-1")).get("Qualifier")
-        given = values[-1] if values else None
-    return reconcile_qualifier(from_arn, given)
+        return values[-1] if values else None
+    return None
 
 
 def _enum_error(value: str, field: str, allowed: tuple[str, ...]) -> errors.Validation:

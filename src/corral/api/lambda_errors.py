@@ -35,6 +35,8 @@ _SHAPES: dict[str, tuple[int, str, bool]] = {
     "ValidationException": (400, "message", False),
     "InvalidRequestContentException": (400, "message", True),
     "RequestTooLargeException": (413, "message", True),
+    # Not in botocore's model; AWS's body has no Type (recorded: test_oversized_zipped_*).
+    "RequestEntityTooLargeException": (413, "message", False),
     "NoPublishedVersionException": (400, "Message", True),
     "UnsupportedMediaTypeException": (415, "message", True),
     "ResourceNotFoundException": (404, "Message", True),

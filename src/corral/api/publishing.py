@@ -1,5 +1,10 @@
 """Publishing versions: numbered ones and ``$LATEST.PUBLISHED``.
 
+A new numbered version is published when ``$LATEST`` changed (code or configuration,
+description included) since the last one was published from it; otherwise the last version
+is returned as it is, whatever ``Description`` is asked for (PublishVersion API reference;
+recorded: ``test_version_lifecycle``). Publishing gives ``$LATEST`` a new revision id.
+
 A classic version is ``Active`` at once (its environments start on demand). A Managed
 Instances version starts ``Pending``: the scaler starts its minimum environments and marks
 it ``Active`` (or ``Failed``). Republishing ``$LATEST.PUBLISHED`` keeps it invocable on the
@@ -13,6 +18,7 @@ import dataclasses
 from corral.api.routes.common import check_revision, latest_or_404, new_revision, now_s
 from corral.api.services import Services
 from corral.core import errors, models
+from corral.store import codec
 
 __all__ = ["MAX_VERSIONS_PER_PROVIDER", "publish"]
 
@@ -52,12 +58,13 @@ def publish(
             )
         return _publish_latest_published(svc, name, spec)
     previous = _last_numbered(svc, name)
-    if previous is not None and _same_code_and_config(previous.spec, spec):
+    if previous is not None and _unchanged_since(svc, latest, previous):
         return previous
     if managed:
         _check_provider_quota(svc, spec)
     pending = _new_version(name, "0", spec, managed)
-    published = svc.catalog.publish_version(pending)
+    source = dataclasses.replace(latest, revision_id=new_revision())
+    published = svc.catalog.publish_version(pending, source)
     svc.scaler.poke()
     return published
 
@@ -117,8 +124,19 @@ def _last_numbered(svc: Services, name: str) -> models.FunctionVersion | None:
     return numbered[-1] if numbered else None
 
 
-def _same_code_and_config(a: models.FunctionSpec, b: models.FunctionSpec) -> bool:
-    return dataclasses.replace(a, description="") == dataclasses.replace(b, description="")
+def _unchanged_since(
+    svc: Services, latest: models.FunctionVersion, previous: models.FunctionVersion
+) -> bool:
+    """Whether ``$LATEST`` is what the last version was published from."""
+    record = svc.catalog.function(latest.function_name)
+    if record is None or previous.version != str(record.last_version_number):
+        return False  # the last one published was deleted since
+    if record.published_spec:
+        return record.published_spec == codec.spec_digest(latest.spec)
+    # Published before the digest was kept: compare with the version itself.
+    return dataclasses.replace(previous.spec, description="") == dataclasses.replace(
+        latest.spec, description=""
+    )
 
 
 def _check_provider_quota(svc: Services, spec: models.FunctionSpec) -> None:

@@ -1,19 +1,44 @@
 """Lambda's JSON shapes, built from Corral's values.
 
-``function_configuration`` is botocore's ``FunctionConfiguration``; list operations drop
-the state fields as AWS does. ``capacity_provider`` and ``alias`` likewise.
+``function_configuration`` is botocore's ``FunctionConfiguration``, with what AWS leaves out
+left out (recorded AWS answers: an empty field is absent, not ``{}``/``[]``/``null``): list
+entries carry no state, update status or runtime version; ``Environment`` appears once
+given; reasons appear only with the states that have them. ``capacity_provider`` and
+``alias`` likewise.
+
+A stored version is always settled (Corral prepares code before it answers), but AWS's
+answers to CreateFunction and to updates describe the change in motion: ``Motion`` renders
+a version as such an answer does (``Pending``/``Creating``; ``InProgress``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from enum import Enum
 from typing import Any
 
 from corral.core import models
 from corral.core.arns import Partition
 from corral.core.clock import iso_timestamp
 
-__all__ = ["alias", "capacity_provider", "function_configuration", "function_version_arn"]
+__all__ = [
+    "Motion",
+    "alias",
+    "capacity_provider",
+    "function_configuration",
+    "function_version_arn",
+    "qualified_arn",
+]
+
+# AWS says "being created" for updates too (all 41 recorded InProgress answers do).
+_CREATING = "The function is being created."
+
+
+class Motion(Enum):
+    """How an answer shows a version that is being created or updated."""
+
+    CREATING = "creating"
+    UPDATING = "updating"
 
 
 def function_version_arn(partition: Partition, version: models.FunctionVersion) -> str:
@@ -23,13 +48,27 @@ def function_version_arn(partition: Partition, version: models.FunctionVersion) 
     return partition.function_arn(version.function_name, version.version)
 
 
+def qualified_arn(partition: Partition, version: models.FunctionVersion) -> str:
+    """The ARN with the version, ``:$LATEST`` included (version listings, and a GetFunction
+    that names ``$LATEST``)."""
+    return partition.function_arn(version.function_name, version.version)
+
+
 def function_configuration(
-    partition: Partition, version: models.FunctionVersion, *, listing: bool = False
+    partition: Partition,
+    version: models.FunctionVersion,
+    *,
+    listing: bool = False,
+    arn: str | None = None,
+    motion: Motion | None = None,
 ) -> dict[str, Any]:
+    """``FunctionConfiguration``: ``arn`` replaces the version's own ARN (an alias's, a
+    qualified ``$LATEST``), ``listing`` drops what list entries lack, ``motion`` shows the
+    version as the answer to a create or an update does."""
     spec = version.spec
     data: dict[str, Any] = {
         "FunctionName": version.function_name,
-        "FunctionArn": function_version_arn(partition, version),
+        "FunctionArn": arn or function_version_arn(partition, version),
         "Runtime": spec.runtime,
         "Role": spec.role,
         "Handler": spec.handler,
@@ -46,12 +85,13 @@ def function_configuration(
         "Architectures": list(spec.architectures),
         "EphemeralStorage": {"Size": spec.ephemeral_storage_mb},
         "LoggingConfig": _logging(spec.logging, version.function_name),
-        "RuntimeVersionConfig": {
+    }
+    if not listing:
+        data["RuntimeVersionConfig"] = {
             "RuntimeVersionArn": f"arn:aws:lambda:{partition.region}::runtime:"
             + hashlib.sha256(spec.runtime.encode()).hexdigest()
-        },
-    }
-    if spec.environment:
+        }
+    if spec.environment or spec.environment_given:
         data["Environment"] = {"Variables": dict(spec.environment)}
     if spec.managed is None:
         data["SnapStart"] = {"ApplyOn": "None", "OptimizationStatus": "Off"}
@@ -66,16 +106,30 @@ def function_configuration(
             )
         data["CapacityProviderConfig"] = {"LambdaManagedInstancesCapacityProviderConfig": managed}
     if not listing:
-        data["State"] = version.state.value
-        if version.state_reason:
-            data["StateReason"] = version.state_reason
-        if version.state_reason_code:
-            data["StateReasonCode"] = version.state_reason_code
-        data["LastUpdateStatus"] = version.last_update_status.value
-        if version.last_update_status_reason:
-            data["LastUpdateStatusReason"] = version.last_update_status_reason
-        if version.last_update_status_reason_code:
-            data["LastUpdateStatusReasonCode"] = version.last_update_status_reason_code
+        data.update(_states(version, motion))
+    return data
+
+
+def _states(version: models.FunctionVersion, motion: Motion | None) -> dict[str, str]:
+    """State and LastUpdateStatus with their reasons, as a read or an answer shows them."""
+    if motion is Motion.CREATING:
+        # A create answers Pending and no update status (every recorded CreateFunction).
+        return {"State": "Pending", "StateReason": _CREATING, "StateReasonCode": "Creating"}
+    data = {"State": version.state.value}
+    if version.state_reason:
+        data["StateReason"] = version.state_reason
+    if version.state_reason_code:
+        data["StateReasonCode"] = version.state_reason_code
+    if motion is Motion.UPDATING:
+        data["LastUpdateStatus"] = "InProgress"
+        data["LastUpdateStatusReason"] = _CREATING
+        data["LastUpdateStatusReasonCode"] = "Creating"
+        return data
+    data["LastUpdateStatus"] = version.last_update_status.value
+    if version.last_update_status_reason:
+        data["LastUpdateStatusReason"] = version.last_update_status_reason
+    if version.last_update_status_reason_code:
+        data["LastUpdateStatusReasonCode"] = version.last_update_status_reason_code
     return data
 
 

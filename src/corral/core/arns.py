@@ -13,19 +13,40 @@ from dataclasses import dataclass
 from corral.core import errors
 
 __all__ = [
+    "GET_NAME_PATTERN",
+    "NAME_PATTERN",
+    "QUALIFIER_PATTERN",
     "Partition",
     "capacity_provider_name",
     "parse_function_name",
-    "reconcile_qualifier",
 ]
 
-_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_QUALIFIER = re.compile(r"\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}")
-_FULL = re.compile(
-    r"arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:(?P<region>[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d):"
-    r"(?P<account>\d{12}):function:(?P<rest>.+)"
+# The patterns AWS's servers print in their messages (recorded; not quite botocore's, which
+# lacks ``(eusc-)?``): one for the operations that take a qualified name (GetFunction,
+# DeleteFunction, Invoke: botocore's ``NamespacedFunctionName``), one for the rest
+# (CreateFunction and every ``FunctionName``), one for ``Qualifier``.
+GET_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
 )
-_PARTIAL = re.compile(r"(?P<account>\d{12}):function:(?P<rest>.+)")
+NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+_MAX_QUALIFIER = 128
+_MAX_CREATE_VALUE = 140
+_MAX_NAME = 64
+# The same patterns with the parts named.
+_PARTS = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?(?P<region>(eusc-)?[a-z]{{2}}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{{1}}:)?"
+    r"(?P<account>\d{{12}}:)?(function:)?(?P<name>{name})(:(?P<qualifier>{qualifier}))?"
+)
+_GET_NAME = re.compile(
+    _PARTS.format(name=r"[a-zA-Z0-9-_\.]+", qualifier=r"\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+")
+)
+_NAME = re.compile(_PARTS.format(name=r"[a-zA-Z0-9-_]+", qualifier=r"\$LATEST|[a-zA-Z0-9-_]+"))
+_QUALIFIER = re.compile(QUALIFIER_PATTERN)
 _PROVIDER_ARN = re.compile(
     r"arn:aws[a-zA-Z-]*:lambda:(?P<region>[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d):"
     r"(?P<account>\d{12}):capacity-provider:(?P<name>[a-zA-Z0-9_-]{1,140})"
@@ -52,58 +73,87 @@ class Partition:
 
 
 def parse_function_name(
-    value: str, partition: Partition, *, allow_qualifier: bool = True
+    value: str,
+    partition: Partition,
+    *,
+    allow_qualifier: bool = True,
+    creating: bool = False,
+    qualifier: str | None = None,
 ) -> tuple[str, str | None]:
-    """Split a ``FunctionName`` parameter into ``(name, qualifier)``.
+    """Split a ``FunctionName`` parameter into ``(name, qualifier)``, checked as AWS checks.
+
+    ``allow_qualifier`` is true for the operations whose name may carry a qualifier
+    (GetFunction, DeleteFunction, Invoke: AWS's wider pattern, where a long name is simply
+    not found); ``creating`` for CreateFunction (names of at most 64 characters, ARNs of at
+    most 140). ``qualifier`` is the ``Qualifier`` parameter, checked with the name (AWS
+    reports both in one message) and reconciled with a qualifier inside the name.
 
     Raises:
-        errors.InvalidRequest: the value is not a name or ARN Lambda would accept.
-        errors.NotFound: the ARN names another account or region.
+        errors.Validation: a malformed name or qualifier (every problem in one message).
+        errors.InvalidRequest: a name too long to create, or two different qualifiers.
+        errors.AccessDenied: the ARN names another account.
+        errors.NotFound: the ARN names another region.
     """
-    rest = value
-    match = _FULL.fullmatch(value)
-    if match is not None:
-        _check_partition(value, match.group("region"), match.group("account"), partition)
-        rest = match.group("rest")
-    else:
-        partial = _PARTIAL.fullmatch(value)
-        if partial is not None:
-            _check_partition(value, partition.region, partial.group("account"), partition)
-            rest = partial.group("rest")
-    name, separator, qualifier = rest.partition(":")
-    if separator and not qualifier:
-        raise errors.Validation(_name_constraint_message(value))
-    if len(name) > 64 and _NAME.fullmatch(name[:64]) and rest == value:
+    problems: list[str] = []
+    if qualifier is not None:
+        if len(qualifier) > _MAX_QUALIFIER:
+            problems.append(
+                errors.constraint_text(
+                    qualifier, "qualifier", "Member must have length less than or equal to 128"
+                )
+            )
+        elif not _QUALIFIER.fullmatch(qualifier):
+            problems.append(
+                errors.constraint_text(
+                    qualifier,
+                    "qualifier",
+                    f"Member must satisfy regular expression pattern: {QUALIFIER_PATTERN}",
+                )
+            )
+    wide = allow_qualifier and not creating
+    match = (_GET_NAME if wide else _NAME).fullmatch(value)
+    if creating and len(value) > _MAX_CREATE_VALUE:
+        problems.append(
+            errors.constraint_text(
+                _shown(value), "functionName", "Member must have length less than or equal to 140"
+            )
+        )
+    if match is None or (match.group("qualifier") and not allow_qualifier):
+        problems.append(
+            errors.constraint_text(
+                _shown(value),
+                "functionName",
+                "Member must satisfy regular expression pattern: "
+                + (GET_NAME_PATTERN if wide else NAME_PATTERN),
+            )
+        )
+    if problems:
+        raise errors.Validation(errors.validation_message(problems))
+    assert match is not None
+    account, region = match.group("account"), match.group("region")
+    if account is not None and account[:-1] != partition.account_id:
+        raise errors.AccessDenied("")
+    if region is not None and region[:-1] != partition.region:
+        raise errors.NotFound(
+            f"Functions from '{region[:-1]}' are not reachable in this region "
+            f"('{partition.region}')"
+        )
+    name, from_arn = match.group("name"), match.group("qualifier")
+    if creating and len(name) > _MAX_NAME and name == value:
         raise errors.InvalidRequest(
             errors.constraint_message(
                 value, "functionName", "Member must have length less than or equal to 64"
             )
         )
-    if not _NAME.fullmatch(name) or (qualifier and not _QUALIFIER.fullmatch(qualifier)):
-        raise errors.Validation(_name_constraint_message(value))
-    if qualifier and not allow_qualifier:
-        raise errors.Validation(_name_constraint_message(value))
-    return name, (qualifier or None)
-
-
-def _check_partition(value: str, region: str, account: str, partition: Partition) -> None:
-    if account != partition.account_id:
-        raise errors.AccessDenied("")
-    if region != partition.region:
-        raise errors.NotFound(
-            f"Functions from '{region}' are not reachable in this region ('{partition.region}')"
+    if from_arn is not None and qualifier is not None and from_arn != qualifier:
+        raise errors.InvalidRequest(
+            "The derived qualifier from the function name does not match the specified qualifier."
         )
+    return name, from_arn or qualifier
 
 
-def _name_constraint_message(value: str) -> str:
-    shown = value if len(value) <= 256 else value[:256] + "..."
-    return errors.constraint_message(
-        shown,
-        "functionName",
-        "Member must satisfy regular expression pattern: "
-        r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
-        r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?",
-    )
+def _shown(value: str) -> str:
+    return value if len(value) <= 256 else value[:256] + "..."
 
 
 def capacity_provider_name(value: str, partition: Partition) -> str:
@@ -131,26 +181,3 @@ def capacity_provider_name(value: str, partition: Partition) -> str:
             r"\d{12}:capacity-provider:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+",
         )
     )
-
-
-def reconcile_qualifier(from_arn: str | None, given: str | None) -> str | None:
-    """The qualifier of a call: from the function's ARN or the ``Qualifier`` parameter.
-
-    Raises:
-        errors.Validation: ``given`` is not a valid qualifier.
-        errors.InvalidRequest: both are given and differ.
-    """
-    if given is not None and not _QUALIFIER.fullmatch(given):
-        raise errors.Validation(
-            errors.constraint_message(
-                given[:128],
-                "qualifier",
-                "Member must satisfy regular expression pattern: "
-                r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+",
-            )
-        )
-    if from_arn is not None and given is not None and from_arn != given:
-        raise errors.InvalidRequest(
-            "The derived qualifier from the function name does not match the specified qualifier."
-        )
-    return from_arn or given

@@ -7,7 +7,8 @@ responses (error name, HTTP status, message)::
     CorralError
     ├── InvalidRequest            bad input (InvalidParameterValueException by default)
     │   ├── InvalidContent         InvalidRequestContentException (payload is not JSON)
-    │   ├── RequestTooLarge        RequestTooLargeException (413)
+    │   ├── RequestTooLarge        RequestTooLargeException (413): an Invoke payload
+    │   ├── EntityTooLarge         RequestEntityTooLargeException (413): any other body, a zip
     │   ├── NoPublishedVersion     NoPublishedVersionException
     │   ├── Validation             ValidationException (a field breaks the model's constraint)
     │   └── UnsupportedMediaType   UnsupportedMediaTypeException (415)
@@ -39,6 +40,7 @@ __all__ = [
     "AccessDenied",
     "Conflict",
     "CorralError",
+    "EntityTooLarge",
     "EnvironmentGone",
     "InvalidContent",
     "InvalidRequest",
@@ -56,6 +58,8 @@ __all__ = [
     "UnsupportedMediaType",
     "Validation",
     "constraint_message",
+    "constraint_text",
+    "validation_message",
 ]
 
 
@@ -94,6 +98,12 @@ class RequestTooLarge(InvalidRequest):
     lambda_error = "RequestTooLargeException"
 
 
+class EntityTooLarge(InvalidRequest):
+    """A control-plane request or a function's zip is over Lambda's limit."""
+
+    lambda_error = "RequestEntityTooLargeException"
+
+
 class NoPublishedVersion(InvalidRequest):
     """A Managed Instances function was invoked before any version was published."""
 
@@ -106,13 +116,21 @@ class Validation(InvalidRequest):
     lambda_error = "ValidationException"
 
 
+def constraint_text(value: object, field: str, constraint: str) -> str:
+    """One broken constraint in AWS's words: ``Value 'x' at 'field' failed to ...``."""
+    shown = "null" if value is None else f"'{value}'"
+    return f"Value {shown} at '{field}' failed to satisfy constraint: {constraint}"
+
+
+def validation_message(problems: list[str]) -> str:
+    """AWS's message for broken constraints: ``N validation error(s) detected: a; b``."""
+    count = len(problems)
+    return f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(problems)
+
+
 def constraint_message(value: object, field: str, constraint: str) -> str:
     """AWS's wording for one broken constraint: ``1 validation error detected: ...``."""
-    shown = "null" if value is None else f"'{value}'"
-    return (
-        f"1 validation error detected: Value {shown} at '{field}' failed to satisfy "
-        f"constraint: {constraint}"
-    )
+    return validation_message([constraint_text(value, field, constraint)])
 
 
 class UnsupportedMediaType(InvalidRequest):

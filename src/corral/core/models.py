@@ -197,6 +197,9 @@ class FunctionSpec:
     timeout_s: int = 3
     description: str = ""
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Whether ``Environment`` was ever given (AWS shows ``{"Variables": {}}`` then, and no
+    # ``Environment`` at all for a function never given one).
+    environment_given: bool = False
     architectures: tuple[str, ...] = ("x86_64",)
     ephemeral_storage_mb: int = 512
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -246,6 +249,8 @@ class Function:
     created_s: float
     reserved_concurrency: int | None = None
     last_version_number: int = 0
+    # A digest of ``$LATEST`` when the last numbered version was published from it.
+    published_spec: str = ""
 
 
 @dataclass(frozen=True)

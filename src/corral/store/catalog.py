@@ -8,7 +8,10 @@ see a half-written change. Loaded in full at start-up; the data is small (contro
 
 from __future__ import annotations
 
+import dataclasses
+
 from corral.core import models
+from corral.store import codec
 from corral.store.aliases import AliasTable
 from corral.store.capacity_providers import CapacityProviderTable
 from corral.store.db import Database
@@ -90,12 +93,8 @@ class Catalog:
 
     def set_reserved_concurrency(self, name: str, value: int | None) -> None:
         self._functions_t.set_reserved_concurrency(name, value)
-        function = self._functions[name]
-        self._functions[name] = models.Function(
-            name=function.name,
-            created_s=function.created_s,
-            reserved_concurrency=value,
-            last_version_number=function.last_version_number,
+        self._functions[name] = dataclasses.replace(
+            self._functions[name], reserved_concurrency=value
         )
 
     # versions -------------------------------------------------------------------------------
@@ -114,20 +113,24 @@ class Catalog:
             self._versions_t.put(conn, version)
         self._versions.setdefault(version.function_name, {})[version.version] = version
 
-    def publish_version(self, version: models.FunctionVersion) -> models.FunctionVersion:
-        """Store a new numbered version, claiming its number in the same transaction."""
+    def publish_version(
+        self, version: models.FunctionVersion, source: models.FunctionVersion
+    ) -> models.FunctionVersion:
+        """Store a new numbered version published from ``source`` (``$LATEST``, with its new
+        revision), claiming the number and recording what it came from, in one transaction."""
+        digest = codec.spec_digest(source.spec)
         with self.db.transaction() as conn:
-            number = self._functions_t.next_version_number(conn, version.function_name)
-            numbered = _renumber(version, str(number))
+            number = self._functions_t.next_version_number(conn, version.function_name, digest)
+            numbered = dataclasses.replace(version, version=str(number))
             self._versions_t.put(conn, numbered)
-        function = self._functions[version.function_name]
-        self._functions[version.function_name] = models.Function(
-            name=function.name,
-            created_s=function.created_s,
-            reserved_concurrency=function.reserved_concurrency,
+            self._versions_t.put(conn, source)
+        self._functions[version.function_name] = dataclasses.replace(
+            self._functions[version.function_name],
             last_version_number=number,
+            published_spec=digest,
         )
         self._versions[version.function_name][numbered.version] = numbered
+        self._versions[version.function_name][source.version] = source
         return numbered
 
     def delete_version(self, function_name: str, version: str) -> None:
@@ -183,9 +186,3 @@ class Catalog:
     def delete_scaling(self, function_name: str, qualifier: str) -> None:
         self._scaling_t.delete(function_name, qualifier)
         self._scaling.pop((function_name, qualifier), None)
-
-
-def _renumber(version: models.FunctionVersion, number: str) -> models.FunctionVersion:
-    from dataclasses import replace
-
-    return replace(version, version=number)

@@ -50,10 +50,10 @@ class CodeStore:
 
         Raises:
             errors.InvalidRequest: not a zip, too large, or an entry escapes the code root.
-            errors.RequestTooLarge: the zip itself is over 50 MB.
+            errors.EntityTooLarge: the zip itself is over 50 MB.
         """
         if len(data) > MAX_ZIPPED_BYTES:
-            raise errors.RequestTooLarge(
+            raise errors.EntityTooLarge(
                 f"Zipped size must be smaller than {MAX_ZIPPED_BYTES} bytes"
             )
         digest = hashlib.sha256(data)

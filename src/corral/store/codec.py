@@ -7,18 +7,30 @@ The encoding is private to the store: field names are the dataclass names, so a 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from typing import Any
 
 from corral.core import models
 
-__all__ = ["provider_from_json", "provider_to_json", "spec_from_json", "spec_to_json"]
+__all__ = [
+    "provider_from_json",
+    "provider_to_json",
+    "spec_digest",
+    "spec_from_json",
+    "spec_to_json",
+]
 
 
 def spec_to_json(spec: models.FunctionSpec) -> str:
     data = dataclasses.asdict(spec)
     data["environment"] = dict(spec.environment)
     return json.dumps(data, sort_keys=True)
+
+
+def spec_digest(spec: models.FunctionSpec) -> str:
+    """A digest of a version's whole configuration and code."""
+    return hashlib.sha256(spec_to_json(spec).encode()).hexdigest()
 
 
 def spec_from_json(text: str) -> models.FunctionSpec:

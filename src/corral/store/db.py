@@ -86,6 +86,11 @@ _MIGRATIONS: tuple[str, ...] = (
         created_s REAL NOT NULL
     );
     """,
+    # What $LATEST was when the last numbered version was published (a digest of its
+    # configuration and code): PublishVersion publishes only when it changed.
+    """
+    ALTER TABLE functions ADD COLUMN published_spec TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

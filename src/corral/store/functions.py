@@ -16,6 +16,7 @@ def _row_to_function(row: sqlite3.Row) -> models.Function:
         created_s=row["created_s"],
         reserved_concurrency=row["reserved_concurrency"],
         last_version_number=row["last_version_number"],
+        published_spec=row["published_spec"],
     )
 
 
@@ -46,11 +47,13 @@ class FunctionTable:
             _row_to_function(r) for r in self._db.query("SELECT * FROM functions ORDER BY name")
         ]
 
-    def next_version_number(self, conn: sqlite3.Connection, name: str) -> int:
-        """Claim the next version number of ``name`` (inside the caller's transaction)."""
+    def next_version_number(self, conn: sqlite3.Connection, name: str, published_spec: str) -> int:
+        """Claim the next version number of ``name`` and record the digest of what it is
+        published from (inside the caller's transaction)."""
         conn.execute(
-            "UPDATE functions SET last_version_number = last_version_number + 1 WHERE name = ?",
-            (name,),
+            "UPDATE functions SET last_version_number = last_version_number + 1,"
+            " published_spec = ? WHERE name = ?",
+            (published_spec, name),
         )
         row = conn.execute(
             "SELECT last_version_number FROM functions WHERE name = ?", (name,)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from corral.api.http import query
 from corral.api.services import Services
 from corral.core import errors, models
-from corral.core.arns import parse_function_name, reconcile_qualifier
+from corral.core.arns import parse_function_name
 
 __all__ = [
     "check_revision",
@@ -53,8 +53,9 @@ def function_and_qualifier(
     """
     svc = services(request)
     raw = request.path_params["function_name"]
-    name, from_arn = parse_function_name(raw, svc.partition, allow_qualifier=allow_qualifier)
-    return name, reconcile_qualifier(from_arn, query(request, "Qualifier"))
+    return parse_function_name(
+        raw, svc.partition, allow_qualifier=allow_qualifier, qualifier=query(request, "Qualifier")
+    )
 
 
 def latest_or_404(svc: Services, name: str) -> models.FunctionVersion:

@@ -10,30 +10,39 @@ from starlette.routing import Route
 from corral.api.http import handler, json_response, read_json
 from corral.api.routes.common import function_and_qualifier, latest_or_404, services
 from corral.core import errors
+from corral.core.models import LATEST
 from corral.store.code import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 
 __all__ = ["ROUTES"]
 
 # Lambda keeps at least this much of the account's concurrency unreserved.
 _MIN_UNRESERVED = 100
+_FUNCTIONS_ONLY = (
+    "This operation is permitted on Lambda functions only. Aliases and versions do not "
+    "support this operation. Please specify either a function name or an unqualified "
+    "function ARN."
+)
 
 
 @handler
 async def put_function_concurrency(request: Request) -> Response:
     svc = services(request)
-    name, _ = function_and_qualifier(request, allow_qualifier=False)
+    name, qualifier = function_and_qualifier(request)
+    if qualifier is not None:
+        raise errors.InvalidRequest(_FUNCTIONS_ONLY)
     body = await read_json(request, "PutFunctionConcurrency")
+    record = svc.catalog.function(name)
+    if record is None:
+        # Recorded: test_function_concurrency_exceptions (":$LATEST", before the value).
+        raise errors.NotFound(f"Function not found: {svc.partition.function_arn(name, LATEST)}")
     value = body.integer("ReservedConcurrentExecutions", required=True, low=0)
     assert value is not None
-    latest_or_404(svc, name)
-    record = svc.catalog.function(name)
     others = sum(f.reserved_concurrency or 0 for f in svc.catalog.functions() if f.name != name)
     if svc.settings.account_concurrency_limit - others - value < _MIN_UNRESERVED:
         raise errors.InvalidRequest(
             f"Specified ReservedConcurrentExecutions for function decreases account's "
             f"UnreservedConcurrentExecution below its minimum value of [{_MIN_UNRESERVED}]."
         )
-    assert record is not None
     svc.catalog.set_reserved_concurrency(name, value)
     return json_response(200, {"ReservedConcurrentExecutions": value})
 

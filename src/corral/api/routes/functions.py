@@ -1,5 +1,11 @@
 """CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions, UpdateFunctionCode,
-UpdateFunctionConfiguration, DeleteFunction."""
+UpdateFunctionConfiguration, DeleteFunction.
+
+Creates and updates are done (code checked and unpacked, configuration stored) before the
+answer, which still shows them in motion as AWS's answers do: CreateFunction answers
+``Pending``, updates ``InProgress``; what is stored is already ``Active``/``Successful``
+under a newer revision id, as AWS's would be once settled (``shapes.Motion``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
+import re
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,9 +93,9 @@ def _publish_flags(body: Body) -> tuple[bool, bool]:
 async def create_function(request: Request) -> Response:
     svc = services(request)
     body = await read_json(request, "CreateFunction", CONTROL_BODY_LIMIT)
-    raw_name = body.string("FunctionName", required=True, min_len=1, max_len=140)
+    raw_name = body.string("FunctionName", required=True, min_len=1)
     assert raw_name is not None
-    name, _ = parse_function_name(raw_name, svc.partition, allow_qualifier=False)
+    name, _ = parse_function_name(raw_name, svc.partition, allow_qualifier=False, creating=True)
     package = body.string("PackageType", enum=("Zip", "Image")) or "Zip"
     if package == "Image":
         raise errors.InvalidRequest(
@@ -128,16 +135,27 @@ async def create_function(request: Request) -> Response:
         last_modified_s=now_s(),
         revision_id=new_revision(),
     )
+    answered_revision = new_revision()
     svc.catalog.create_function(
         models.Function(name=name, created_s=now_s()),
         latest,
         tags,
         svc.partition.function_arn(name),
     )
-    shown = latest
+    shown = dataclasses.replace(latest, revision_id=answered_revision)
     if publish_flag or to_latest:
         shown = publish(svc, name, to_latest_published=to_latest)
-    return json_response(201, shapes.function_configuration(svc.partition, shown))
+    # Version 1 of Publish=true is shown under the unqualified ARN (recorded:
+    # test_publish_version_on_create / create_response).
+    return json_response(
+        201,
+        shapes.function_configuration(
+            svc.partition,
+            shown,
+            arn=svc.partition.function_arn(name),
+            motion=shapes.Motion.CREATING,
+        ),
+    )
 
 
 def _code_location(request: Request, version: models.FunctionVersion) -> dict[str, str]:
@@ -162,18 +180,28 @@ def _code_location(request: Request, version: models.FunctionVersion) -> dict[st
     return {"RepositoryType": "S3", "Location": f"{base}{path}?{query}"}
 
 
+def _shown_arn(svc: Services, version: models.FunctionVersion, qualifier: str | None) -> str:
+    """The ARN a read names: the one asked for (an alias, or ``:$LATEST`` when named)."""
+    if qualifier is None:
+        return shapes.function_version_arn(svc.partition, version)
+    return svc.partition.function_arn(version.function_name, qualifier)
+
+
 @handler
 async def get_function(request: Request) -> Response:
     svc = services(request)
     name, qualifier = function_and_qualifier(request)
     version = version_or_404(svc, name, qualifier)
     data: dict[str, object] = {
-        "Configuration": shapes.function_configuration(svc.partition, version),
+        "Configuration": shapes.function_configuration(
+            svc.partition, version, arn=_shown_arn(svc, version, qualifier)
+        ),
         "Code": _code_location(request, version),
     }
     if qualifier is None:
         tags = svc.catalog.tags.get(svc.partition.function_arn(name))
-        data["Tags"] = tags
+        if tags:
+            data["Tags"] = tags
     record = svc.catalog.function(name)
     if record is not None and record.reserved_concurrency is not None:
         data["Concurrency"] = {"ReservedConcurrentExecutions": record.reserved_concurrency}
@@ -185,7 +213,12 @@ async def get_function_configuration(request: Request) -> Response:
     svc = services(request)
     name, qualifier = function_and_qualifier(request)
     version = version_or_404(svc, name, qualifier)
-    return json_response(200, shapes.function_configuration(svc.partition, version))
+    return json_response(
+        200,
+        shapes.function_configuration(
+            svc.partition, version, arn=_shown_arn(svc, version, qualifier)
+        ),
+    )
 
 
 @handler
@@ -210,8 +243,18 @@ async def list_functions(request: Request) -> Response:
             if latest is not None:
                 versions.append(latest)
     page, marker = paginate(versions, request, lambda v: f"{v.function_name}:{v.version}")
+    # With FunctionVersion=ALL every entry is qualified, $LATEST too (recorded:
+    # test_list_functions / list_all); the default listing is unqualified.
     data: dict[str, object] = {
-        "Functions": [shapes.function_configuration(svc.partition, v, listing=True) for v in page]
+        "Functions": [
+            shapes.function_configuration(
+                svc.partition,
+                v,
+                listing=True,
+                arn=shapes.qualified_arn(svc.partition, v) if which == "ALL" else None,
+            )
+            for v in page
+        ]
     }
     if marker:
         data["NextMarker"] = marker
@@ -239,12 +282,26 @@ async def update_function_code(request: Request) -> Response:
     )
     if dry_run:
         return json_response(200, shapes.function_configuration(svc.partition, updated))
-    svc.catalog.put_version(updated)
-    svc.scaler.poke()
-    shown = updated
+    answered = _store_update(svc, updated)
     if publish_flag or to_latest:
-        shown = publish(svc, name, to_latest_published=to_latest)
-    return json_response(200, shapes.function_configuration(svc.partition, shown))
+        # The answer is the new version's, as a create shows it (recorded:
+        # test_publish_with_update / update_function_code_result, HTTP 200).
+        version = publish(svc, name, to_latest_published=to_latest)
+        return json_response(
+            200,
+            shapes.function_configuration(svc.partition, version, motion=shapes.Motion.CREATING),
+        )
+    return json_response(
+        200, shapes.function_configuration(svc.partition, answered, motion=shapes.Motion.UPDATING)
+    )
+
+
+def _store_update(svc: Services, updated: models.FunctionVersion) -> models.FunctionVersion:
+    """Store an updated ``$LATEST`` (settled, under a newer revision than the answer's, as
+    AWS's is once its update completed); return the version the answer shows."""
+    svc.catalog.put_version(dataclasses.replace(updated, revision_id=new_revision()))
+    svc.scaler.poke()
+    return updated
 
 
 @handler
@@ -262,15 +319,31 @@ async def update_function_configuration(request: Request) -> Response:
     updated = dataclasses.replace(
         latest, spec=spec, revision_id=new_revision(), last_modified_s=now_s()
     )
-    svc.catalog.put_version(updated)
-    svc.scaler.poke()
-    return json_response(200, shapes.function_configuration(svc.partition, updated))
+    answered = _store_update(svc, updated)
+    return json_response(
+        200, shapes.function_configuration(svc.partition, answered, motion=shapes.Motion.UPDATING)
+    )
+
+
+# An alias name, as opposed to a version (a qualifier DeleteFunction refuses).
+_ALIAS_LIKE = re.compile(r"[a-zA-Z0-9-_]+")
 
 
 @handler
 async def delete_function(request: Request) -> Response:
     svc = services(request)
     name, qualifier = function_and_qualifier(request)
+    # The qualifier is judged before the function is looked up (recorded:
+    # test_ops_with_arn_qualifier_mismatch[delete_function], test_delete_on_nonexisting_*).
+    if qualifier == models.LATEST:
+        raise errors.InvalidRequest(
+            "$LATEST version cannot be deleted without deleting the function."
+        )
+    published = qualifier is not None and (
+        qualifier.isdigit() or qualifier == models.LATEST_PUBLISHED
+    )
+    if qualifier is not None and not published and _ALIAS_LIKE.fullmatch(qualifier):
+        raise errors.InvalidRequest("Deletion of aliases is not currently supported.")
     latest = latest_or_404(svc, name)
     status = 202 if latest.spec.managed is not None else 204
     if qualifier is None:
@@ -279,12 +352,6 @@ async def delete_function(request: Request) -> Response:
         svc.registry.forget_throttles(name)
         svc.scaler.poke()
         return json_response(status, None)
-    if qualifier == models.LATEST:
-        raise errors.InvalidRequest(
-            "$LATEST version cannot be deleted without deleting the function."
-        )
-    if not (qualifier.isdigit() or qualifier == models.LATEST_PUBLISHED):
-        raise errors.InvalidRequest("Deletion of aliases is not currently supported.")
     users = [
         a.name
         for a in svc.catalog.aliases(name)
@@ -295,7 +362,7 @@ async def delete_function(request: Request) -> Response:
             "Unable to delete version because the following aliases reference it: "
             f"[{', '.join(users)}]"
         )
-    if svc.catalog.version(name, qualifier) is not None:
+    if published and svc.catalog.version(name, qualifier) is not None:
         svc.catalog.delete_version(name, qualifier)
         svc.scaler.poke()
     return json_response(status, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from starlette.requests import Request
@@ -9,9 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from corral.api.http import handler, json_response, query_all, read_json
-from corral.api.routes.common import services
+from corral.api.routes.common import new_revision, services
 from corral.api.services import Services
-from corral.core import errors
+from corral.core import errors, models
 
 __all__ = ["ROUTES"]
 
@@ -24,7 +25,11 @@ _MAX_TAGS = 50
 
 
 def _resource(svc: Services, raw: str) -> str:
-    """The unqualified ARN of an existing taggable resource."""
+    """The unqualified ARN of an existing taggable resource.
+
+    Raises:
+        errors.Validation, errors.InvalidRequest, errors.NotFound.
+    """
     match = _RESOURCE.fullmatch(raw)
     if match is None:
         raise errors.Validation(
@@ -71,6 +76,7 @@ async def tag_resource(request: Request) -> Response:
     if len(merged) > _MAX_TAGS:
         raise errors.InvalidRequest("Number of tags exceeds resource tag limit.")
     svc.catalog.tags.put(arn, merged)
+    _touch(svc, arn)
     return json_response(204, None)
 
 
@@ -85,7 +91,18 @@ async def untag_resource(request: Request) -> Response:
         )
     remaining = {k: v for k, v in svc.catalog.tags.get(arn).items() if k not in keys}
     svc.catalog.tags.put(arn, remaining)
+    _touch(svc, arn)
     return json_response(204, None)
+
+
+def _touch(svc: Services, arn: str) -> None:
+    """Tagging a function gives its ``$LATEST`` a new revision id (recorded:
+    TestLambdaTags::test_tag_lifecycle)."""
+    match = _RESOURCE.fullmatch(arn)
+    function = match.group("function") if match is not None else None
+    latest = None if function is None else svc.catalog.version(function, models.LATEST)
+    if latest is not None:
+        svc.catalog.put_version(dataclasses.replace(latest, revision_id=new_revision()))
 
 
 @handler

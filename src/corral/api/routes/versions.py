@@ -39,7 +39,13 @@ async def list_versions_by_function(request: Request) -> Response:
     versions = svc.catalog.versions(name)
     page, marker = paginate(versions, request, lambda v: v.version)
     data: dict[str, object] = {
-        "Versions": [shapes.function_configuration(svc.partition, v, listing=True) for v in page]
+        # Every entry is qualified, $LATEST too (recorded: test_publish_version_on_create).
+        "Versions": [
+            shapes.function_configuration(
+                svc.partition, v, listing=True, arn=shapes.qualified_arn(svc.partition, v)
+            )
+            for v in page
+        ]
     }
     if marker:
         data["NextMarker"] = marker
