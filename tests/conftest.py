@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import signal
@@ -12,6 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
+from corral.core.settings import Settings
 from tests.helpers import (
     OPERATOR,
     ROLE,
@@ -25,9 +27,12 @@ from tests.helpers import (
 
 _names = itertools.count()
 
-# Tests sign with the keys of the servers they start, never with the environment's.
+# Tests sign with the keys of the servers they start, never with the environment's, and
+# run the same from any directory and any shell: Corral's own settings are theirs to set.
 for _variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
     os.environ.pop(_variable, None)
+for _field in dataclasses.fields(Settings):
+    os.environ.pop(f"CORRAL_{_field.name.upper()}", None)
 
 
 @pytest.fixture(autouse=True)

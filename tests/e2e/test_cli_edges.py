@@ -25,7 +25,14 @@ from typer.testing import CliRunner, Result
 from corral.cli import main
 from corral.sandbox import interpreters
 from tests.conftest import managed_config
-from tests.helpers import LambdaClient, Server, echo_zip, start_server, wait_version_active
+from tests.helpers import (
+    LambdaClient,
+    Server,
+    echo_zip,
+    start_server,
+    start_server_in,
+    wait_version_active,
+)
 
 
 def corral(*args: str, **env: str) -> Result:
@@ -390,3 +397,60 @@ def test_find_host_interpreters_skips_wrong_versions_and_takes_the_first_match(
         "python3.12": second / "python3.12",
         "python3.13": second / "python3.13",
     }
+
+
+# the README's two commands in a row (issue #12) ---------------------------------------------
+
+
+def _bare_env() -> dict[str, str]:
+    """The environment of a new shell: no AWS keys or profile, no Corral settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CORRAL_"))} | {
+        "COLUMNS": "250"
+    }
+
+
+def _corral_in(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corral", *args],
+        cwd=cwd,
+        env=_bare_env() | env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_data_directory_key_is_only_sent_to_the_server_it_belongs_to(tmp: Path) -> None:
+    # ./scripts/run leaves .corral/ with its server's admin key; a later command against
+    # another server (./scripts/test's) must not sign with it.
+    home = tmp / "checkout"
+    home.mkdir()
+    first = start_server_in(home, Path(".corral"), {})
+    assert first.stop() == 0
+    assert (home / ".corral" / "credentials").exists()
+    assert not (home / ".corral" / "server.json").exists()  # gone with its server
+    other = start_server(tmp / "other")
+    try:
+        explicit = _corral_in(
+            home,
+            "status",
+            "--json",
+            "--endpoint-url",
+            other.url,
+            AWS_SHARED_CREDENTIALS_FILE=str(other.credentials_path),
+            AWS_PROFILE="corral",
+        )
+        assert explicit.returncode == 0, explicit.stderr
+        unsigned = _corral_in(home, "status", "--endpoint-url", other.url)
+        assert unsigned.returncode == 1
+        assert "MissingAuthenticationTokenException" in unsigned.stderr
+        assert "used only for the server it belongs to" in unsigned.stderr
+    finally:
+        assert other.stop() == 0
+    again = start_server_in(home, Path(".corral"), {})
+    try:
+        found = _corral_in(home, "status", "--json")  # no endpoint, no key given
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["sandbox"] in ("container", "process")
+    finally:
+        assert again.stop() == 0

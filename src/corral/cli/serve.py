@@ -155,6 +155,9 @@ async def _serve(settings: Settings) -> int:
     endpoint = f"http://{settings.host}:{port}"
     _announce(settings, endpoint, sorted(available), app.services)
     await task
+    # Client commands look for a running server here: this one is gone.
+    with contextlib.suppress(OSError):
+        (settings.data_dir / "server.json").unlink()
     return 0
 
 

@@ -50,7 +50,8 @@ class Settings:
     port: int = 9000
     data_dir: Path = Path(".corral")
     runtimes_dir: Path = field(default_factory=lambda: default_runtimes_dir(os.environ))
-    endpoint_url: str = "http://127.0.0.1:9000"
+    # Where client commands send requests; empty: the local server (``cli.common.endpoint``).
+    endpoint_url: str = ""
     region: str = "us-east-1"
     account_id: str = "123456789012"
     # API authentication: ``sigv4`` (every call signed by a Corral key) or ``none`` (loopback
