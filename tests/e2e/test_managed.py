@@ -86,16 +86,19 @@ def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
     name = published(lam, make_function, provider_arn)
     invoke(lam, name, {}, Qualifier="1")
 
+    windows: list[tuple[float, float]] = []
+
     def call(_: int) -> tuple[str, int]:
-        body = json.loads(invoke(lam, name, {"sleep": 0.5}, Qualifier="1")["Body"])
+        started = time.monotonic()
+        body = json.loads(invoke(lam, name, {"sleep": 1.0}, Qualifier="1")["Body"])
+        windows.append((started, time.monotonic()))
         # Pids are per container: a worker is its environment's log stream and its pid.
         return body["env"]["AWS_LAMBDA_LOG_STREAM_NAME"], body["pid"]
 
-    started = time.monotonic()
     with ThreadPoolExecutor(12) as pool:
         pids = list(pool.map(call, range(12)))
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.2, f"12 x 0.5 s took {elapsed:.2f} s: not one round"
+    # One round: every call was sent before any came back (no call waited for a slot).
+    assert max(start for start, _ in windows) < min(end for _, end in windows)
     assert len(set(pids)) == 12  # one worker process per slot
     assert len({stream for stream, _ in pids}) == 3
 
@@ -113,10 +116,11 @@ def test_a_thirteenth_concurrent_request_is_throttled_at_once(
     with ThreadPoolExecutor(12) as pool:
         running = [pool.submit(invoke, lam, name, {"sleep": 1.5}, Qualifier="1") for _ in range(12)]
         time.sleep(0.5)
-        started = time.monotonic()
         with pytest.raises(lam.exceptions.TooManyRequestsException) as caught:
             invoke(lam, name, {}, Qualifier="1")
-        assert time.monotonic() - started < 0.3
+        # At once: it did not wait for a slot, so none of the twelve had finished yet (a
+        # comparison with the load itself, not with a wall clock a busy machine stretches).
+        assert not any(f.done() for f in running)
         assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         assert all(f.result()["StatusCode"] == 200 for f in running)
     assert invoke(lam, name, {}, Qualifier="1")["StatusCode"] == 200
@@ -295,9 +299,9 @@ def test_a_timed_out_invocation_keeps_running_and_holds_its_slot(
     from tests.helpers import wait_for
 
     name = published(lam, make_function, provider_arn, concurrency=1, Timeout=1)
-    started = time.monotonic()
-    response = invoke(lam, name, {"sleep": 2.5, "mark": "late"}, Qualifier="1")
-    assert time.monotonic() - started < 2.0
+    response = invoke(lam, name, {"sleep": 3, "mark": "late"}, Qualifier="1")
+    # The caller got its answer before the handler finished (it prints its mark then).
+    assert not server.marks(name, "late")
     error = json.loads(response["Body"])
     assert response["FunctionError"] == "Unhandled" and error["errorType"] == "Sandbox.Timedout"
     # Managed Instances does not stop the code: it finishes after the caller gave up.
