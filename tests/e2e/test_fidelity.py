@@ -12,7 +12,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -671,3 +674,49 @@ def test_update_alias_gives_a_new_revision_even_without_a_change(
     created = lam.create_alias(FunctionName=name, Name="same", FunctionVersion="1")
     updated = lam.update_alias(FunctionName=name, Name="same")
     assert updated["RevisionId"] != created["RevisionId"]
+
+
+# The same with the AWS CLI ----------------------------------------------------------------
+
+
+def _aws(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "awscli", "lambda", *args, "--endpoint-url", server.url],
+        capture_output=True,
+        text=True,
+        env=dict(server.cli_env(), AWS_MAX_ATTEMPTS="1"),
+        timeout=120,
+    )
+
+
+def test_the_aws_cli_sees_the_same_states_absences_and_errors(server: Server, tmp: Path) -> None:
+    code = tmp / "code.zip"
+    code.write_bytes(returning(3))
+    name = unique("cli")
+    created = _aws(
+        server,
+        "create-function",
+        "--function-name",
+        name,
+        "--runtime",
+        "python3.11",
+        "--role",
+        ROLE,
+        "--handler",
+        "app.handler",
+        "--zip-file",
+        f"fileb://{code}",
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["State"] == "Pending"
+    waited = _aws(server, "wait", "function-active-v2", "--function-name", name)
+    assert waited.returncode == 0, waited.stderr
+    shown = json.loads(_aws(server, "get-function", "--function-name", name).stdout)
+    assert shown["Configuration"]["State"] == "Active" and "Tags" not in shown
+    refused = _aws(server, "delete-function", "--function-name", name, "--qualifier", "$LATEST")
+    assert refused.returncode != 0
+    assert "InvalidParameterValueException" in refused.stderr
+    assert "$LATEST version cannot be deleted without deleting the function." in refused.stderr
+    listed = json.loads(_aws(server, "list-versions-by-function", "--function-name", name).stdout)
+    assert listed["Versions"][0]["FunctionArn"].endswith(f":{name}:$LATEST")
+    assert _aws(server, "delete-function", "--function-name", name).returncode == 0
