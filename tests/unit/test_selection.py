@@ -1,10 +1,12 @@
-"""``corral.router.selection``: which environment takes an invocation, or why none."""
+"""``corral.router``: which environment takes an invocation, or why none (``selection``), and
+the classic concurrency accounting (``router.admit``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from corral.router import selection
+from corral.router.router import admit
 
 
 @dataclass(frozen=True)
@@ -50,3 +52,26 @@ def test_choose_says_why_nothing_was_chosen() -> None:
     assert selection.choose([]) == (None, "concurrency")
     chosen, cause = selection.choose([_Env("ok", 1)])
     assert chosen is not None and chosen.name == "ok" and cause == ""
+
+
+# The classic concurrency accounting (router.admit), as AWS counts it ---------------------
+
+
+def test_a_reserved_function_runs_within_its_reservation_only() -> None:
+    assert admit(reserved=5, function_inflight=4, pool_inflight=999, pool_limit=100) is None
+    assert admit(reserved=5, function_inflight=5, pool_inflight=0, pool_limit=100) == (
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    )
+    assert admit(reserved=0, function_inflight=0, pool_inflight=0, pool_limit=100) == (
+        "ReservedFunctionConcurrentInvocationLimitExceeded"
+    )
+
+
+def test_the_unreserved_pool_counts_only_functions_without_a_reservation() -> None:
+    # Account 1000, function A reserves 900 and runs 150 (none of them in the pool): a
+    # function B with nothing running is admitted (the reported defect throttled it).
+    assert admit(reserved=None, function_inflight=0, pool_inflight=0, pool_limit=100) is None
+    assert admit(reserved=None, function_inflight=3, pool_inflight=99, pool_limit=100) is None
+    assert admit(reserved=None, function_inflight=0, pool_inflight=100, pool_limit=100) == (
+        "ConcurrentInvocationLimitExceeded"
+    )

@@ -90,12 +90,7 @@ class CorralApp:
 
         self._entry: Any = self._dispatch
         if services.settings.auth == "sigv4":
-            self._entry = Gate(
-                self._dispatch,
-                services.keys,
-                services.partition,
-                services.settings.allowed_signing_regions,
-            )
+            self._entry = Gate(self._dispatch, services.keys, services.partition, services.settings)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         await self._entry(scope, receive, send)

@@ -1,10 +1,14 @@
 """The gate in front of every API call: who signed it (SigV4), and may that key do it.
 
-Order, as AWS's front end: the signature's form and scope, the key, the time window, then
-the body (read in full, up to the largest body any operation takes, only for a known key),
-then the signature itself; then the operation (from botocore's model) against the key's
-role. A refused request never reaches a route; an accepted one reaches it with its body
-replayed as it came.
+Order: the signature's form and scope, the key, the time window; then the operation (from
+botocore's model) against the key's role, and the body's declared size against what that
+operation takes (``api.limits``), both from the headers alone; then the body, read up to
+that size (a body sent without a length is cut off there); then the signature itself. So no
+request makes the server buffer more than its operation allows, and a key that may only
+invoke cannot make it buffer a 70 MB CreateFunction body to be refused afterwards. (Knowing
+a key's id, not its secret, one can therefore learn which operations it may call: the id
+alone grants nothing.) A refused request never reaches a route; an accepted one reaches it
+with its body replayed as it came.
 
 ``GET /metrics`` also takes HTTP Basic authentication (access key id and secret), which
 Prometheus can send; it reveals nothing a signature would not.
@@ -19,14 +23,16 @@ import hmac
 import time
 from typing import Any
 
-from corral.api.http import CONTROL_BODY_LIMIT, ClientGone, error_response, receive_body
+from corral.api.http import ClientGone, error_response, receive_body
 from corral.api.lambda_errors import from_exception
+from corral.api.limits import body_limit
 from corral.auth import sigv4
 from corral.auth.keyring import KeyRing
-from corral.auth.operations import operation_of
+from corral.auth.operations import Operation, operation_of
 from corral.auth.policy import ApiKey, Role, authorize
 from corral.core import errors
 from corral.core.arns import Partition, parse_function_name
+from corral.core.settings import Settings
 
 __all__ = ["KEY_SCOPE", "Gate"]
 
@@ -40,13 +46,12 @@ _UNKNOWN_KEY = "The security token included in the request is invalid."
 class Gate:
     """ASGI middleware: authenticate and authorise, then call ``app``."""
 
-    def __init__(
-        self, app: Any, keys: KeyRing, partition: Partition, regions: frozenset[str]
-    ) -> None:
+    def __init__(self, app: Any, keys: KeyRing, partition: Partition, settings: Settings) -> None:
         self._app = app
         self._keys = keys
         self._partition = partition
-        self._regions = regions
+        self._settings = settings
+        self._regions = settings.allowed_signing_regions
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -77,7 +82,8 @@ class Gate:
         basic = self._basic(request)
         if basic is not None:
             key = basic
-            body = await _read_all(scope, receive)
+            operation = self._authorize(key, request)
+            body = await self._read(scope, receive, request, operation)
         else:
             claim = sigv4.parse(request)
             sigv4.check_claim(claim, time.time(), self._regions)
@@ -85,10 +91,22 @@ class Gate:
             if found is None:
                 raise errors.Unauthenticated("UnrecognizedClientException", _UNKNOWN_KEY)
             key = found
-            body = await _read_all(scope, receive)
+            operation = self._authorize(key, request)
+            body = await self._read(scope, receive, request, operation)
             sigv4.verify(request, claim, key.secret, hashlib.sha256(body).hexdigest())
-        self._authorize(key, request)
         return key, body
+
+    async def _read(
+        self, scope: Scope, receive: Any, request: sigv4.Request, operation: Operation
+    ) -> bytes:
+        """The body, refused from its declared length, or cut off while reading, past what
+        the operation takes."""
+        limit = body_limit(
+            self._settings, operation.name, request.header("x-amz-invocation-type") or ""
+        )
+        declared = request.header("content-length")
+        size = int(declared) if declared is not None and declared.isdigit() else 0
+        return await receive_body(receive, size, limit.limit_bytes, limit.too_large)
 
     def _basic(self, request: sigv4.Request) -> ApiKey | None:
         """The key of ``GET /metrics`` with Basic authentication, if that is what came."""
@@ -111,10 +129,15 @@ class Gate:
             raise errors.Unauthenticated("UnrecognizedClientException", _UNKNOWN_KEY)
         return key
 
-    def _authorize(self, key: ApiKey, request: sigv4.Request) -> None:
-        if key.role is Role.ADMIN:
-            return  # may call everything: no need to know what it calls
+    def _authorize(self, key: ApiKey, request: sigv4.Request) -> Operation:
+        """The operation the request calls, if the key may call it.
+
+        Raises:
+            errors.AccessDenied: the key's role does not allow it.
+        """
         operation = operation_of(request.method, request.path)
+        if key.role is Role.ADMIN:
+            return operation  # may call everything
         name = operation.function_name
         resource = "*"
         if name is not None:
@@ -124,19 +147,7 @@ class Gate:
             except errors.CorralError:
                 resource = name  # the route will refuse it; a key may still not call it
         authorize(key, operation.name, name, resource, self._partition.account_id)
-
-
-async def _read_all(scope: Scope, receive: Any) -> bytes:
-    """The whole body, up to the largest any operation takes (each route checks its own)."""
-    declared = 0
-    for name, value in scope["headers"]:
-        if name.lower() == b"content-length" and value.isdigit():
-            declared = int(value)
-    return await receive_body(receive, declared, CONTROL_BODY_LIMIT, _too_large)
-
-
-def _too_large(size: int) -> errors.RequestTooLarge:
-    return errors.RequestTooLarge(f"Request must be smaller than {CONTROL_BODY_LIMIT} bytes")
+        return operation
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -17,11 +17,11 @@ from starlette.responses import Response
 
 from corral.api import lambda_errors
 from corral.api.body import Body, parse_json_object
+from corral.api.limits import control_limit
 from corral.core import errors
 from corral.runtime.invocation import new_request_id
 
 __all__ = [
-    "CONTROL_BODY_LIMIT",
     "ClientGone",
     "error_response",
     "handler",
@@ -31,9 +31,6 @@ __all__ = [
     "read_json",
     "receive_body",
 ]
-
-# AWS: "Request must be smaller than 70167211 bytes for the CreateFunction operation".
-CONTROL_BODY_LIMIT = 70_167_211
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -78,13 +75,13 @@ async def receive_body(
     receive: Any,
     declared: int,
     limit: int,
-    too_large: Callable[[int], errors.RequestTooLarge],
+    too_large: Callable[[int], errors.InvalidRequest],
 ) -> bytes:
     """The body of an ASGI request, refusing more than ``limit`` bytes (declared in
     Content-Length, ``declared``, or found while reading).
 
     Raises:
-        errors.RequestTooLarge: ``too_large(size)``.
+        errors.InvalidRequest: ``too_large(size)``.
         ClientGone: the client disconnected first.
     """
     if declared > limit:
@@ -106,29 +103,29 @@ async def receive_body(
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def read_body(request: Request, limit: int, operation: str) -> bytes:
-    """The request body, refusing more than ``limit`` bytes.
+async def read_body(request: Request, operation: str) -> bytes:
+    """The request body, refusing more than the operation takes (``api.limits``).
 
     Raises:
         errors.EntityTooLarge: the body is over the limit.
     """
+    limit = control_limit(operation)
     declared = request.headers.get("content-length")
-    message = f"Request must be smaller than {limit} bytes for the {operation} operation"
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise errors.EntityTooLarge(message)
+    if declared is not None and declared.isdigit() and int(declared) > limit.limit_bytes:
+        raise limit.too_large(int(declared))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
-            raise errors.EntityTooLarge(message)
+        if size > limit.limit_bytes:
+            raise limit.too_large(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def read_json(request: Request, operation: str, limit: int = 1024 * 1024) -> Body:
+async def read_json(request: Request, operation: str) -> Body:
     """The body as a JSON object (see ``read_body`` and ``parse_json_object``)."""
-    return Body(parse_json_object(await read_body(request, limit, operation)))
+    return Body(parse_json_object(await read_body(request, operation)))
 
 
 def query(request: Request, key: str) -> str | None:

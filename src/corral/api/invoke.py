@@ -17,6 +17,7 @@ from typing import Any
 
 from corral.api import lambda_errors
 from corral.api.http import ClientGone, receive_body
+from corral.api.limits import invoke_limit
 from corral.api.services import Services
 from corral.core import errors
 from corral.core.arns import parse_function_name
@@ -91,13 +92,9 @@ class InvokeEndpoint:
         if log_type not in ("None", "Tail"):
             raise _enum_error(log_type, "logType", ("None", "Tail"))
         event = invocation_type == "Event"
-        limit = (
-            svc.settings.max_async_payload_bytes if event else svc.settings.max_sync_payload_bytes
-        )
+        limit = invoke_limit(svc.settings, invocation_type)
         try:
-            payload = await receive_body(
-                receive, declared, limit, lambda size: _too_large(size, limit, event)
-            )
+            payload = await receive_body(receive, declared, limit.limit_bytes, limit.too_large)
         except ClientGone:
             raise errors.InvalidContent(
                 "The client disconnected before sending the whole payload"
@@ -110,7 +107,10 @@ class InvokeEndpoint:
         if invocation_type == "DryRun":
             return 204, executed, b""
         if event:
-            svc.async_invoker.enqueue(name, qualifier or "", payload or b"{}", client_context)
+            # The 202's request id is the one the function sees (and its log lines carry).
+            svc.async_invoker.enqueue(
+                name, qualifier or "", payload or b"{}", client_context, request_id
+            )
             return 202, [], b""
         result = await svc.router.invoke(
             InvokeRequest(
@@ -129,16 +129,6 @@ class InvokeEndpoint:
             text = b"\n".join(result.log_lines) + b"\n"
             headers.append((b"x-amz-log-result", base64.b64encode(text[-_TAIL_BYTES:])))
         return 200, headers, result.payload
-
-
-def _too_large(size: int, limit: int, event: bool) -> errors.RequestTooLarge:
-    if event:
-        return errors.RequestTooLarge(
-            f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
-        )
-    return errors.RequestTooLarge(
-        f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-    )
 
 
 def _check_json(payload: bytes) -> None:

@@ -71,6 +71,7 @@ def gauges(svc: Services) -> dict[SeriesKey, float]:
     for (function, version), value in concurrent.items():
         out[_key("corral_concurrent_executions", function=function, version=version)] = value
     _provider_gauges(svc, out)
+    out[_key("corral_async_events_queued")] = svc.async_invoker.pending
     return out
 
 
@@ -125,6 +126,9 @@ def counters(svc: Services) -> dict[SeriesKey, float]:
             out[_key("corral_throttles_total", function=function, version=version, cause=cause)] = (
                 throttles.get((ref, cause), 0)
             )
+    for (what, function, reason), count in svc.async_invoker.stats.items():
+        labels = {"function": function, **({"reason": reason} if reason else {})}
+        out[_key(f"corral_async_events_{what}_total", **labels)] = count
     return out
 
 
@@ -186,6 +190,10 @@ _GAUGES = {
         "Instances by state.",
         ("capacity_provider", "instance_type", "state"),
     ),
+    "corral_async_events_queued": (
+        "Asynchronous invocations waiting in the queue (due, or waiting for a retry).",
+        (),
+    ),
 }
 _COUNTERS = {
     "corral_invocations": (
@@ -196,6 +204,22 @@ _COUNTERS = {
     "corral_throttles": (
         "Invocations refused with 429, by cause.",
         ("cause", "function", "version"),
+    ),
+    "corral_async_events_received": (
+        "Asynchronous invocations queued (answered 202).",
+        ("function",),
+    ),
+    "corral_async_events_delivered": (
+        "Asynchronous invocations that ran without a function error.",
+        ("function",),
+    ),
+    "corral_async_events_retried": (
+        "Attempts of asynchronous invocations put back for a retry, by why.",
+        ("function", "reason"),
+    ),
+    "corral_async_events_dropped": (
+        "Asynchronous invocations given up (RetriesExhausted, EventAgeExceeded, FunctionGone).",
+        ("function", "reason"),
     ),
 }
 

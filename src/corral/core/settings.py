@@ -74,6 +74,8 @@ class Settings:
     # The invocation path.
     classic_idle_timeout_s: float = 300.0
     account_concurrency_limit: int = 1000
+    # What PutFunctionConcurrency must leave unreserved (AWS keeps 100).
+    min_unreserved_concurrency: int = 100
     max_sync_payload_bytes: int = 6 * 1024 * 1024
     max_async_payload_bytes: int = 1024 * 1024
     # Asynchronous invocations (InvocationType=Event): AWS retries a failed event twice, after

@@ -4,7 +4,9 @@ Managed Instances versions are served by their warm environments only: when ever
 every ready environment is busy the caller gets 429 at once (never an unbounded queue).
 Classic versions run one invocation per environment; without an idle one, the router asks
 the scaler for a cold start, within the function's reserved concurrency or the account's
-unreserved pool.
+unreserved pool. As on AWS, a function with reserved concurrency draws on its reservation
+only, and the unreserved pool (the account's limit less every reservation) is shared by the
+functions without one: what reserved functions run never throttles the others (``admit``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from corral.runtime.invocation import (
 from corral.store.catalog import Catalog
 from corral.telemetry.metrics import InvocationMetrics
 
-__all__ = ["ColdStarter", "InvokeRequest", "Router"]
+__all__ = ["ColdStarter", "InvokeRequest", "Router", "admit"]
 
 ColdStarter = Callable[[models.FunctionVersion], Awaitable[ExecutionEnvironment]]
 
@@ -45,6 +47,26 @@ class InvokeRequest:
     client_context: str = ""
     capture_logs: bool = False
     request_id: str = ""
+
+
+def admit(
+    reserved: int | None, function_inflight: int, pool_inflight: int, pool_limit: int
+) -> str | None:
+    """Why a classic invocation must be throttled now (its 429 ``Reason``), or None.
+
+    Args:
+        reserved: the function's reserved concurrency (None: it draws on the pool).
+        function_inflight: the function's invocations running now.
+        pool_inflight: invocations running now of functions without a reservation.
+        pool_limit: the unreserved pool (the account's limit less every reservation).
+    """
+    if reserved is not None:
+        if function_inflight >= reserved:
+            return "ReservedFunctionConcurrentInvocationLimitExceeded"
+        return None
+    if pool_inflight >= pool_limit:
+        return "ConcurrentInvocationLimitExceeded"
+    return None
 
 
 class Router:
@@ -65,6 +87,8 @@ class Router:
         self._registry = registry
         self._cold_start = cold_start
         self._inflight: Counter[str] = Counter()
+        # Classic invocations running now of functions without reserved concurrency.
+        self._pool_inflight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -82,8 +106,9 @@ class Router:
         if version.spec.managed is not None:
             return await self._invoke_managed(request)
         function = version.function_name
-        self._check_concurrency(version.ref)
+        pooled = self._check_concurrency(version.ref)
         self._inflight[function] += 1
+        self._pool_inflight += pooled
         try:
             environment = self._pick(version.ref)
             if environment is None:
@@ -96,6 +121,7 @@ class Router:
                     raise errors.Throttled("Rate Exceeded.")
             return await self._run(environment, request)
         finally:
+            self._pool_inflight -= pooled
             remaining = self._inflight[function] - 1
             if remaining:
                 self._inflight[function] = remaining
@@ -139,25 +165,26 @@ class Router:
     def _pick(self, ref: models.VersionRef) -> ExecutionEnvironment | None:
         return least_outstanding(self._registry.ready_for(ref))
 
-    def _check_concurrency(self, ref: models.VersionRef) -> None:
-        function = ref.function
-        record = self._catalog.function(function)
+    def _check_concurrency(self, ref: models.VersionRef) -> int:
+        """Admit a classic invocation or throttle it; return 1 when it draws on the
+        unreserved pool (0 when the function has its own reservation).
+
+        Raises:
+            errors.Throttled: no concurrency left for it.
+        """
+        record = self._catalog.function(ref.function)
         reserved = record.reserved_concurrency if record is not None else None
-        if reserved is not None:
-            if self._inflight[function] >= reserved:
-                self._registry.record_throttle(ref, "concurrency")
-                raise errors.Throttled(
-                    "Rate Exceeded.", reason="ReservedFunctionConcurrentInvocationLimitExceeded"
-                )
-            return
-        if self.inflight >= self.unreserved_limit():
+        reason = admit(
+            reserved, self._inflight[ref.function], self._pool_inflight, self.unreserved_limit()
+        )
+        if reason is not None:
             self._registry.record_throttle(ref, "concurrency")
-            raise errors.Throttled("Rate Exceeded.")
+            raise errors.Throttled("Rate Exceeded.", reason=reason)
+        return 1 if reserved is None else 0
 
     def unreserved_limit(self) -> int:
         """The account's concurrency minus what functions reserved."""
-        reserved = sum(f.reserved_concurrency or 0 for f in self._catalog.functions())
-        return max(0, self._settings.account_concurrency_limit - reserved)
+        return max(0, self._settings.account_concurrency_limit - self._catalog.reserved_total())
 
 
 def _init_failure_result(environment: ExecutionEnvironment) -> InvocationResult:

@@ -39,6 +39,7 @@ class Catalog:
         self._aliases: dict[str, dict[str, models.Alias]] = {}
         self._providers: dict[str, models.CapacityProvider] = {}
         self._scaling: dict[tuple[str, str], models.ScalingConfig] = {}
+        self._reserved_total: int | None = None  # computed when first asked, then kept
         self._load()
 
     def _load(self) -> None:
@@ -64,6 +65,14 @@ class Catalog:
     def functions(self) -> list[models.Function]:
         return [self._functions[n] for n in sorted(self._functions)]
 
+    def reserved_total(self) -> int:
+        """The concurrency every function together reserved (read on each classic invoke)."""
+        if self._reserved_total is None:
+            self._reserved_total = sum(
+                f.reserved_concurrency or 0 for f in self._functions.values()
+            )
+        return self._reserved_total
+
     def create_function(
         self,
         function: models.Function,
@@ -86,6 +95,7 @@ class Catalog:
             self._functions_t.delete(conn, name)
             self.tags.put_in(conn, tags_arn, {})
         self._functions.pop(name, None)
+        self._reserved_total = None
         self._versions.pop(name, None)
         self._aliases.pop(name, None)
         for key in [k for k in self._scaling if k[0] == name]:
@@ -96,6 +106,7 @@ class Catalog:
         self._functions[name] = dataclasses.replace(
             self._functions[name], reserved_concurrency=value
         )
+        self._reserved_total = None
 
     # versions -------------------------------------------------------------------------------
     def version(self, function_name: str, version: str) -> models.FunctionVersion | None:

@@ -91,6 +91,11 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE functions ADD COLUMN published_spec TEXT NOT NULL DEFAULT '';
     """,
+    # Attempts that met a throttle or a system error: retried with a growing backoff, not
+    # counted against the retries of function errors (``attempts``).
+    """
+    ALTER TABLE async_events ADD COLUMN throttles INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

@@ -25,6 +25,8 @@ class AsyncEvent:
     attempts: int
     not_before_s: float
     created_s: float
+    # Attempts that met a throttle or a system error (not counted in ``attempts``).
+    throttles: int = 0
 
 
 class EventTable:
@@ -37,7 +39,7 @@ class EventTable:
         with self._db.transaction() as conn:
             conn.execute(
                 "INSERT INTO async_events (id, function_name, qualifier, payload, client_context,"
-                " attempts, not_before_s, created_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " attempts, not_before_s, created_s, throttles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.id,
                     event.function_name,
@@ -47,6 +49,7 @@ class EventTable:
                     event.attempts,
                     event.not_before_s,
                     event.created_s,
+                    event.throttles,
                 ),
             )
 
@@ -66,18 +69,27 @@ class EventTable:
                 attempts=r["attempts"],
                 not_before_s=r["not_before_s"],
                 created_s=r["created_s"],
+                throttles=r["throttles"],
             )
             for r in rows
         ]
 
+    def next_due_s(self) -> float | None:
+        """When the earliest event is due, or None when the queue is empty."""
+        value = self._db.query("SELECT MIN(not_before_s) FROM async_events")[0][0]
+        return None if value is None else float(value)
+
     def count(self) -> int:
         return int(self._db.query("SELECT COUNT(*) FROM async_events")[0][0])
 
-    def reschedule(self, event_id: str, attempts: int, not_before_s: float) -> None:
+    def reschedule(
+        self, event_id: str, attempts: int, not_before_s: float, throttles: int = 0
+    ) -> None:
         with self._db.transaction() as conn:
             conn.execute(
-                "UPDATE async_events SET attempts = ?, not_before_s = ? WHERE id = ?",
-                (attempts, not_before_s, event_id),
+                "UPDATE async_events SET attempts = ?, not_before_s = ?, throttles = ?"
+                " WHERE id = ?",
+                (attempts, not_before_s, throttles, event_id),
             )
 
     def delete(self, event_id: str) -> None:

@@ -15,8 +15,6 @@ from corral.store.code import MAX_UNZIPPED_BYTES, MAX_ZIPPED_BYTES
 
 __all__ = ["ROUTES"]
 
-# Lambda keeps at least this much of the account's concurrency unreserved.
-_MIN_UNRESERVED = 100
 _FUNCTIONS_ONLY = (
     "This operation is permitted on Lambda functions only. Aliases and versions do not "
     "support this operation. Please specify either a function name or an unqualified "
@@ -38,10 +36,11 @@ async def put_function_concurrency(request: Request) -> Response:
     value = body.integer("ReservedConcurrentExecutions", required=True, low=0)
     assert value is not None
     others = sum(f.reserved_concurrency or 0 for f in svc.catalog.functions() if f.name != name)
-    if svc.settings.account_concurrency_limit - others - value < _MIN_UNRESERVED:
+    minimum = svc.settings.min_unreserved_concurrency
+    if svc.settings.account_concurrency_limit - others - value < minimum:
         raise errors.InvalidRequest(
             f"Specified ReservedConcurrentExecutions for function decreases account's "
-            f"UnreservedConcurrentExecution below its minimum value of [{_MIN_UNRESERVED}]."
+            f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
         )
     svc.catalog.set_reserved_concurrency(name, value)
     return json_response(200, {"ReservedConcurrentExecutions": value})

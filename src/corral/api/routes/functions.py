@@ -23,7 +23,7 @@ from corral.api import shapes
 from corral.api.body import Body
 from corral.api.function_spec import ROLE_PATTERN, SpecContext, apply_settings, check_runtime
 from corral.api.gate import KEY_SCOPE
-from corral.api.http import CONTROL_BODY_LIMIT, handler, json_response, query, read_json
+from corral.api.http import handler, json_response, query, read_json
 from corral.api.publishing import publish
 from corral.api.routes.common import (
     check_revision,
@@ -92,7 +92,7 @@ def _publish_flags(body: Body) -> tuple[bool, bool]:
 @handler
 async def create_function(request: Request) -> Response:
     svc = services(request)
-    body = await read_json(request, "CreateFunction", CONTROL_BODY_LIMIT)
+    body = await read_json(request, "CreateFunction")
     raw_name = body.string("FunctionName", required=True, min_len=1)
     assert raw_name is not None
     name, _ = parse_function_name(raw_name, svc.partition, allow_qualifier=False, creating=True)
@@ -265,7 +265,7 @@ async def list_functions(request: Request) -> Response:
 async def update_function_code(request: Request) -> Response:
     svc = services(request)
     name, _ = function_and_qualifier(request, allow_qualifier=False)
-    body = await read_json(request, "UpdateFunctionCode", CONTROL_BODY_LIMIT)
+    body = await read_json(request, "UpdateFunctionCode")
     latest = latest_or_404(svc, name)
     check_revision(body.string("RevisionId"), latest.revision_id)
     publish_flag, to_latest = _publish_flags(body)

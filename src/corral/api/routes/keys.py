@@ -25,7 +25,7 @@ async def list_keys(request: Request) -> Response:
 
 @handler
 async def create_key(request: Request) -> Response:
-    body = await read_json(request, "CreateKey", limit=64 * 1024)
+    body = await read_json(request, "CreateKey")
     svc = services(request)
     role = Role(body.string("Role", required=True, enum=tuple(r.value for r in Role)) or "")
     patterns = body.string_list("FunctionPatterns", max_items=100) or []
