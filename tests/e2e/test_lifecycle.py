@@ -107,6 +107,28 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
         second.stop()
 
 
+@pytest.mark.parametrize("sandbox", ["container", "process"])
+def test_a_server_killed_outright_takes_its_runtimes_with_it(tmp: Path, sandbox: str) -> None:
+    # Its children die with it (the parent-death signal, set by setpriv before exec rather
+    # than by Python code in the forked child).
+    server = start_server(tmp / "data", CORRAL_SANDBOX=sandbox)
+    lam = server.client()
+    lam.create_function(
+        FunctionName="orphan",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": echo_zip()},
+    )
+    assert lam.invoke(FunctionName="orphan")["StatusCode"] == 200
+    pids = server.tree() - {server.proc.pid}
+    assert pids, "a runtime runs"
+    server.proc.kill()
+    server.proc.wait(timeout=30)
+    server.close_files()
+    wait_for(lambda: _gone(pids), timeout_s=20)
+
+
 def test_ctrl_c_drains_in_flight_invocations_and_leaves_no_process(tmp: Path) -> None:
     server = start_server(tmp / "data")
     lam = server.client()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,11 @@ def test_a_damaged_marker_leaves_that_runtime_unavailable(tmp_path: Path, marker
     install(tmp_path, "python3.11", {"python": "3.11.9"})
     install(tmp_path, "python3.12", marker)
     assert list(RuntimeRegistry(tmp_path).available()) == ["python3.11"]
+
+
+def test_children_are_wrapped_to_die_with_corral_without_python_in_the_fork() -> None:
+    from corral.sandbox.spawn import dying_with_parent
+
+    wrapped = dying_with_parent(["runc", "run", "x"], signal.SIGTERM)
+    assert wrapped[1:] == ["--pdeathsig", "TERM", "--", "runc", "run", "x"]
+    assert wrapped[0].endswith("/setpriv")

@@ -7,7 +7,6 @@ host; the agent samples its environments' memory once a second (peak memory for 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
@@ -86,11 +85,27 @@ class Agent:
         self._environments.clear()
 
     async def _sample_forever(self) -> None:
+        failing: set[str] = set()  # environments whose sampling failed (said once each)
         while True:
             for environment in list(self._environments.values()):
                 if environment.state in _ENDED:
                     self._environments.pop(environment.id, None)
+                    failing.discard(environment.id)
                     continue
-                with contextlib.suppress(Exception):
+                try:
                     environment.sample_usage()
+                except Exception:
+                    # An environment may end between the check and the read; anything
+                    # else means its CPU and memory (hence the 95% overload throttle and
+                    # "Max Memory Used") are not known: say so, once.
+                    if environment.id not in failing and environment.state not in _ENDED:
+                        failing.add(environment.id)
+                        _log.warning(
+                            "cannot read the CPU and memory of environment %s; its "
+                            "overload checks and Max Memory Used are unknown",
+                            environment.id[:8],
+                            exc_info=True,
+                        )
+                else:
+                    failing.discard(environment.id)
             await asyncio.sleep(1.0)

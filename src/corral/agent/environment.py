@@ -27,6 +27,7 @@ import math
 import shutil
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ import psutil
 from corral.agent import procfs
 from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
 from corral.core import errors, models
+from corral.core.tasks import TaskGroup
 from corral.runtime.invocation import Invocation, InvocationResult, error_payload
 from corral.runtime.logsock import LogBudget, LogChannels
 from corral.runtime.server import RuntimeApiServer
@@ -172,7 +174,9 @@ class ExecutionEnvironment:
         self._by_pid: dict[int | None, Invocation] = {}
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._init_timer: asyncio.TimerHandle | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        # Every background task of the environment: named, its failure logged, and the
+        # others cancelled when it ends (``_finish``).
+        self._tasks = TaskGroup(f"environment:{self.id[:8]}")
         self._stopping = False
         self._finished = False
         self._ended = asyncio.Event()
@@ -316,7 +320,7 @@ class ExecutionEnvironment:
             stderr.close()
         loop = asyncio.get_running_loop()
         self._init_timer = loop.call_later(cfg.init_timeout_s, self._init_timed_out)
-        self._watcher = loop.create_task(self._watch(), name=f"environment:{self.id[:8]}:watch")
+        self._tasks.spawn(self._watch(), name="watch")
 
     async def wait_ready(self) -> None:
         """Wait until the runtime polls ``/next``.
@@ -332,9 +336,7 @@ class ExecutionEnvironment:
             return
         self.end_reason = self.end_reason or reason
         self.state = models.EnvironmentState.DRAINING
-        asyncio.get_running_loop().create_task(
-            self.drain(timeout_s), name=f"environment:{self.id[:8]}:drain"
-        )
+        self._tasks.spawn(self.drain(timeout_s), name="drain")
 
     async def drain(self, timeout_s: float) -> None:
         """Stop taking invocations, let running ones finish (bounded), then stop."""
@@ -460,9 +462,7 @@ class ExecutionEnvironment:
             # Classic Lambda resets the sandbox after a timeout; Managed Instances lets the
             # code run on (LMI_FACTS §2.7).
             self.state = models.EnvironmentState.DRAINING
-            asyncio.get_running_loop().create_task(
-                self.stop("timed out"), name=f"environment:{self.id[:8]}:reset"
-            )
+            self._tasks.spawn(self.stop("timed out"), name="reset")
 
     def on_worker_lost(self, invocation: Invocation | None) -> None:
         if self._out_of_memory or (self._process is not None and self._process.out_of_memory()):
@@ -478,9 +478,7 @@ class ExecutionEnvironment:
                 # environment, letting the other workers finish what they run.
                 self.request_drain(self.config.spec.timeout_s, "a runtime worker exited")
         if invocation is not None:
-            asyncio.get_running_loop().create_task(
-                self._fail_lost(invocation), name=f"environment:{self.id[:8]}:lost"
-            )
+            self._tasks.spawn(self._fail_lost(invocation), name="lost")
 
     def on_init_error(self, error_type: str, body: bytes) -> None:
         self._init_error = (error_type, body)
@@ -658,7 +656,7 @@ class ExecutionEnvironment:
                 await self._process.stop(0.0)
             await self._finish(status)
 
-        asyncio.get_running_loop().create_task(kill(), name=f"environment:{self.id[:8]}:oom")
+        self._tasks.spawn(kill(), name="oom")
 
     def _init_timed_out(self) -> None:
         if self.state is not models.EnvironmentState.STARTING:
@@ -674,9 +672,7 @@ class ExecutionEnvironment:
                 ),
             )
         )
-        asyncio.get_running_loop().create_task(
-            self.stop("init timeout"), name=f"environment:{self.id[:8]}:init-timeout"
-        )
+        self._tasks.spawn(self.stop("init timeout"), name="init-timeout")
 
     def _set_failure(self, failure: InitFailure) -> None:
         if self.state is not models.EnvironmentState.STARTING or self.failure is not None:
@@ -696,12 +692,47 @@ class ExecutionEnvironment:
         await self._finish(status)
 
     async def _finish(self, status: ExitStatus | None) -> None:
-        """Fail what is left, close the servers, tell the listener; runs once."""
+        """Fail what is left, close the servers, tell the listener; runs once.
+
+        Each step is tried on its own (a failing one is logged, the rest still run), and
+        whatever happens the environment ends and its listener is told, so the registry
+        and the scaler never keep an environment that is gone.
+        """
         if self._finished:
             return
         self._finished = True
         if self._init_timer is not None:
             self._init_timer.cancel()
+        try:
+            self._record_exit(status)
+            await self._step("failing its invocations", self._fail_remaining(status))
+            await self._step("closing its log channels", self._close_channels())
+            if self._process is not None and status is not None:
+                await self._step("stopping its processes", self._process.stop(0.0))
+            await self._step("removing its sandbox", self._cleanup())
+        finally:
+            self._tasks.cancel_others()
+            if self.state is not models.EnvironmentState.FAILED:
+                self.state = models.EnvironmentState.STOPPED
+            self._ended.set()
+            _log.info(
+                "environment %s of %s:%s ended (%s): %s",
+                self.id[:8],
+                self.ref.function,
+                self.ref.version,
+                self.state.value,
+                self.end_reason or "stopped",
+            )
+            self._listener.environment_ended(self)
+
+    async def _step(self, what: str, step: Coroutine[Any, Any, None]) -> None:
+        try:
+            await step
+        except Exception:
+            _log.exception("environment %s: %s failed", self.id[:8], what)
+
+    def _record_exit(self, status: ExitStatus | None) -> None:
+        """The state and reason an exit of the runtime leaves."""
         if status is not None and self.state is models.EnvironmentState.STARTING:
             exit_type = "Runtime.OutOfMemory" if status.out_of_memory else "Runtime.ExitError"
             error_type, body = self._init_error or (
@@ -724,6 +755,11 @@ class ExecutionEnvironment:
             self.end_reason = f"Runtime exited with error: {status.describe()}"
             if status.out_of_memory:
                 self.end_reason += " (Runtime.OutOfMemory)"
+        if not self._ready.done():
+            self._ready.set_exception(errors.BackendError(self.end_reason or "stopped"))
+            self._ready.exception()
+
+    async def _fail_remaining(self, status: ExitStatus | None) -> None:
         error_type = (
             "Runtime.OutOfMemory" if status and status.out_of_memory else "Runtime.ExitError"
         )
@@ -736,25 +772,9 @@ class ExecutionEnvironment:
                 error_type,
                 f"RequestId: {invocation.request_id} Error: Runtime exited with error: {detail}",
             )
+
+    async def _close_channels(self) -> None:
         self._channels.close()
-        if not self._ready.done():
-            self._ready.set_exception(errors.BackendError(self.end_reason or "stopped"))
-            self._ready.exception()
-        if self._process is not None and status is not None:
-            await self._process.stop(0.0)
-        await self._cleanup()
-        if self.state not in (models.EnvironmentState.FAILED,):
-            self.state = models.EnvironmentState.STOPPED
-        self._ended.set()
-        _log.info(
-            "environment %s of %s:%s ended (%s): %s",
-            self.id[:8],
-            self.ref.function,
-            self.ref.version,
-            self.state.value,
-            self.end_reason or "stopped",
-        )
-        self._listener.environment_ended(self)
 
     async def _cleanup(self) -> None:
         def remove() -> None:

@@ -7,7 +7,6 @@ the request; everything else is a Starlette route wrapped so every failure is a 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from corral.api.lambda_errors import LambdaError
 from corral.api.metrics import CorralCollector, MetricsSampler
 from corral.api.services import Services
 from corral.core.settings import Settings
+from corral.core.tasks import TaskGroup
 
 __all__ = ["CorralApp", "create_app"]
 
@@ -62,18 +62,13 @@ class CorralApp:
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
             await services.start()
-            sampler = None
+            tasks = TaskGroup("app")
             if services.settings.metrics == "on":
-                sampler = asyncio.get_running_loop().create_task(
-                    MetricsSampler(services).run_forever(), name="metrics-sampler"
-                )
+                tasks.spawn(MetricsSampler(services).run_forever(), name="metrics-sampler")
             try:
                 yield
             finally:
-                if sampler is not None:
-                    sampler.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await sampler
+                await tasks.cancel_all()
                 await services.stop()
 
         self.starlette = Starlette(

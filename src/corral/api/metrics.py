@@ -13,7 +13,8 @@ counters as per-second rates, which ``GET /corral/v1/metrics`` and ``corral metr
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -35,6 +36,7 @@ from corral.telemetry.metrics import SeriesKey
 
 __all__ = ["CorralCollector", "MetricsSampler", "counters", "gauges"]
 
+_log = logging.getLogger("corral.metrics")
 THROTTLE_CAUSES = tuple(cause.value for cause in errors.ThrottleCause)
 _ENDED = (models.EnvironmentState.STOPPED, models.EnvironmentState.FAILED)
 
@@ -294,7 +296,13 @@ class MetricsSampler:
         self._svc.history.add(now_s, values)
 
     async def run_forever(self) -> None:
+        said_s = -math.inf
         while True:
-            with contextlib.suppress(Exception):
+            try:
                 self.sample(time.time())
+            except Exception:
+                # Metrics must not stop the server, nor fail silently: once a minute.
+                if time.monotonic() - said_s > 60.0:
+                    said_s = time.monotonic()
+                    _log.warning("sampling metrics failed; the history has a gap", exc_info=True)
             await asyncio.sleep(1.0)

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from corral.agent.environment import EnvironmentSettings
@@ -183,28 +184,37 @@ class Services:
                 )
 
     async def stop(self) -> None:
-        """Stop in reverse order, draining environments; collect and log failures."""
-        failures: list[BaseException] = []
-        for step in (self.async_invoker.stop, self.scaler.stop):
+        """Stop in reverse order, draining environments. Each step runs whatever the
+        others did: a failure is logged and the next step still runs (logs are flushed
+        even if the sandbox sweep failed, the lock is released last)."""
+
+        async def sandbox_sweep() -> None:
+            self.sandbox.close()
+
+        async def database() -> None:
+            self.db.close()
+
+        async def scratch() -> None:
+            shutil.rmtree(self.settings.run_dir, ignore_errors=True)
+
+        async def lock() -> None:
+            self.lock.release()
+
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            ("async invocations", self.async_invoker.stop),
+            ("the scaler", self.scaler.stop),
+            ("execution environments", lambda: self.backend.stop(self.settings.drain_timeout_s)),
+            ("the sandbox", sandbox_sweep),
+            ("the log store", self.logs.close),
+            ("the database", database),
+            ("the scratch directory", scratch),
+            ("the data directory lock", lock),
+        ]
+        for what, step in steps:
             try:
                 await step()
-            except Exception as exc:
-                failures.append(exc)
-        try:
-            await self.backend.stop(self.settings.drain_timeout_s)
-        except Exception as exc:
-            failures.append(exc)
-        try:
-            self.sandbox.close()
-            await self.logs.close()
-            self.db.close()
-            shutil.rmtree(self.settings.run_dir, ignore_errors=True)
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            self.lock.release()
-        for failure in failures:
-            _log.error("error while stopping", exc_info=failure)
+            except Exception:
+                _log.exception("error while stopping %s", what)
 
 
 def _log_store(settings: Settings) -> LogStore:

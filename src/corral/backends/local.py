@@ -18,7 +18,6 @@ that fails logs ``HealthCheckFailed`` and is terminated; the scaler replaces wha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import shutil
@@ -309,6 +308,5 @@ class LocalBackend:
             },
         }
         group = provider.system_log_group
-        with contextlib.suppress(Exception):
-            self._sink.emit(logs.LogRecord(now, group, "instances", "", json.dumps(record)))
+        self._sink.emit(logs.LogRecord(now, group, "instances", "", json.dumps(record)))
         _log.info("%s %s: %s", provider.name, event, message)

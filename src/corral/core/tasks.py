@@ -52,6 +52,13 @@ class TaskGroup:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    def cancel_others(self) -> None:
+        """Cancel every task of the group but the one calling (which is ending it)."""
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current and not task.done():
+                task.cancel()
+
     async def cancel_all(self, *, timeout_s: float = 5.0) -> None:
         """Cancel every task of the group and wait (bounded) for them to finish."""
         tasks = [t for t in self._tasks if not t.done()]

@@ -106,9 +106,13 @@ class LogChannels:
         """Accept worker connections on the Unix socket ``path``."""
         self._loop = asyncio.get_running_loop()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(path))
-        listener.listen(256)
-        listener.setblocking(False)
+        try:
+            listener.bind(str(path))
+            listener.listen(256)
+            listener.setblocking(False)
+        except OSError:
+            listener.close()
+            raise
         self._listener = listener
         self._loop.add_reader(listener.fileno(), self._accept)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -44,11 +43,11 @@ from corral.sandbox.base import (
 from corral.sandbox.cgroups import CgroupTree, EnvironmentCgroup, Limits
 from corral.sandbox.netns import SLIRP_DNS, Egress, NetworkNamespace
 from corral.sandbox.rootfs import SYSTEM_DIRS, build_rootfs
+from corral.sandbox.spawn import dying_with_parent
 
 __all__ = ["ContainerOptions", "ContainerSandbox"]
 
 _log = logging.getLogger("corral.sandbox")
-_PR_SET_PDEATHSIG = 1
 _LAYOUT = RuntimeLayout(
     task_root=oci.TASK_ROOT,
     runtime_dir=oci.RUNTIME_DIR,
@@ -68,12 +67,6 @@ class ContainerOptions:
     egress: str | None = None
     pids_limit: int = 1024
     cgroup_name: str = "corral"
-
-
-def _runc_dies_with_corral() -> None:
-    # runc passes SIGTERM on to the runtime, which then exits with its whole container.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 # The runtime is the container's pid 1, and the kernel drops signals sent to a namespace's
@@ -211,7 +204,8 @@ class _ContainerSlot:
             await asyncio.to_thread(self._prepare, command)
             if self._closed or self._namespace is None:
                 raise errors.SandboxError(_STOPPED_WHILE_STARTING)
-            proc = await asyncio.create_subprocess_exec(
+            # runc passes SIGTERM on to the runtime, which then exits with its container.
+            argv = [
                 self._sandbox.options.runc,
                 "--root",
                 str(self._sandbox.state_dir),
@@ -223,11 +217,13 @@ class _ContainerSlot:
                 "--pid-file",
                 str(self.pid_file),
                 self._spec.environment_id,
+            ]
+            proc = await asyncio.create_subprocess_exec(
+                *dying_with_parent(argv, signal.SIGTERM),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=command.stdout.fileno(),
                 stderr=command.stderr.fileno(),
                 pass_fds=(self._namespace.fd,),
-                preexec_fn=_runc_dies_with_corral,
             )
         except (OSError, errors.SandboxError) as exc:
             await asyncio.to_thread(self.release)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -26,15 +25,9 @@ from corral.sandbox.base import (
     SandboxSlot,
     SandboxSpec,
 )
+from corral.sandbox.spawn import dying_with_parent
 
 __all__ = ["ProcessSandbox"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def process_tree(root: int) -> list[int]:
@@ -139,14 +132,13 @@ class _Slot:
         try:
             self.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(
-                *command.argv,
+                *dying_with_parent(command.argv, signal.SIGKILL),
                 cwd=str(self._spec.code_dir),
                 env=dict(command.env),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=command.stdout.fileno(),
                 stderr=command.stderr.fileno(),
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise errors.SandboxError(f"could not start {command.argv[0]}: {exc}") from exc

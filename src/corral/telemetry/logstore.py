@@ -27,6 +27,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from corral.core import errors
+from corral.core.tasks import TaskGroup
 from corral.telemetry.logdb import LogDatabase, LogQuery, Retention, StoredEvent
 from corral.telemetry.logs import LINES, LogRecord
 from corral.telemetry.logwriter import WireRecord, encode
@@ -60,7 +61,7 @@ class LogStore:
         self._process: asyncio.subprocess.Process | None = None
         self._acks: dict[int, asyncio.Future[None]] = {}
         self._next_token = 0
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskGroup("logs")
         self._closing = False
 
     # --- the sink ---------------------------------------------------------------------------
@@ -85,16 +86,12 @@ class LogStore:
         """
         self._db = LogDatabase(self.path, self.retention)  # creates the schema
         await self._spawn()
-        self._tasks.append(asyncio.create_task(self._flush_forever(), name="logs:flush"))
+        self._tasks.spawn(self._flush_forever(), name="flush")
 
     async def close(self) -> None:
         """Send what is pending, let the writer store it and exit, close the database."""
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        await self._tasks.cancel_all()
         process = self._process
         if process is not None and process.stdin is not None:
             self._send_pending()
@@ -133,7 +130,7 @@ class LogStore:
                 f"the log writer did not start (exit status {process.returncode}); see the "
                 "lines above, or run with CORRAL_LOG_STORE=off to keep no logs"
             )
-        self._tasks.append(asyncio.create_task(self._answers(process), name="logs:answers"))
+        self._tasks.spawn(self._answers(process), name="answers")
 
     async def _answers(self, process: asyncio.subprocess.Process) -> None:
         """Resolve syncs as the writer confirms them; start it again if it dies."""
