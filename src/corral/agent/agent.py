@@ -91,21 +91,34 @@ class Agent:
                 if environment.state in _ENDED:
                     self._environments.pop(environment.id, None)
                     failing.discard(environment.id)
-                    continue
-                try:
-                    environment.sample_usage()
-                except Exception:
+            live = list(self._environments.values())
+            # cgroup and /proc reads for every environment: off the event loop.
+            problems = await asyncio.to_thread(_sample, live)
+            for environment, problem in zip(live, problems, strict=True):
+                if problem is None:
+                    failing.discard(environment.id)
+                elif environment.id not in failing and environment.state not in _ENDED:
                     # An environment may end between the check and the read; anything
                     # else means its CPU and memory (hence the 95% overload throttle and
                     # "Max Memory Used") are not known: say so, once.
-                    if environment.id not in failing and environment.state not in _ENDED:
-                        failing.add(environment.id)
-                        _log.warning(
-                            "cannot read the CPU and memory of environment %s; its "
-                            "overload checks and Max Memory Used are unknown",
-                            environment.id[:8],
-                            exc_info=True,
-                        )
-                else:
-                    failing.discard(environment.id)
+                    failing.add(environment.id)
+                    _log.warning(
+                        "cannot read the CPU and memory of environment %s; its overload "
+                        "checks and Max Memory Used are unknown",
+                        environment.id[:8],
+                        exc_info=problem,
+                    )
             await asyncio.sleep(1.0)
+
+
+def _sample(environments: list[ExecutionEnvironment]) -> list[Exception | None]:
+    """Refresh each environment's usage (in a worker thread); what failed, by position."""
+    problems: list[Exception | None] = []
+    for environment in environments:
+        try:
+            environment.sample_usage()
+        except Exception as exc:
+            problems.append(exc)
+        else:
+            problems.append(None)
+    return problems

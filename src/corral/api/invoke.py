@@ -108,7 +108,7 @@ class InvokeEndpoint:
             return 204, executed, b""
         if event:
             # The 202's request id is the one the function sees (and its log lines carry).
-            svc.async_invoker.enqueue(
+            await svc.async_invoker.enqueue(
                 name, qualifier or "", payload or b"{}", client_context, request_id
             )
             return 202, [], b""

@@ -93,7 +93,12 @@ class Services:
             raise
         sandbox = choice.sandbox
         partition = Partition(settings.region, settings.account_id)
-        db = Database(settings.database_path)
+        if settings.db_sync not in ("full", "normal"):
+            lock.release()
+            raise errors.InvalidRequest(
+                f"CORRAL_DB_SYNC={settings.db_sync!r} is not one of full, normal"
+            )
+        db = Database(settings.database_path, synchronous=settings.db_sync)
         catalog = Catalog(db)
         keys = KeyRing(KeyTable(db))
         # Every server has an admin key, handed to local tools through this file.

@@ -83,6 +83,10 @@ class Settings:
     async_max_retries: int = 2
     async_retry_delay_s: float = 60.0
     async_workers: int = 16
+    # When SQLite commits reach the disk: ``full`` (each commit is fsynced: acknowledged
+    # functions and queued events survive a power loss) or ``normal`` (they survive a crash of
+    # Corral, not of the machine; cheaper commits).
+    db_sync: str = "full"
     # Function and system logs: ``sqlite`` (``<data-dir>/logs.db``) or ``off`` (LogType=Tail
     # still works).
     log_store: str = "sqlite"

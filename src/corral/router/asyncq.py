@@ -1,7 +1,8 @@
 """Asynchronous invocations (``InvocationType=Event``): a durable queue and its workers.
 
-Invoke writes the event to SQLite before answering 202 (the 202's request id is the one
-the function sees, on every attempt); workers take due events, resolve the function again
+Invoke writes the event to SQLite before answering 202 (committed with the other writes of
+the moment, ``router.journal``; the 202's request id is the one the function sees, on
+every attempt); workers take due events, resolve the function again
 (it may have changed or gone), and run them. As AWS documents (``LMI_FACTS.md``,
 Asynchronous invocation):
 
@@ -29,11 +30,12 @@ from corral.core import errors
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
+from corral.router.journal import Journal
 from corral.router.resolve import resolve
 from corral.router.router import InvokeRequest, Router
 from corral.runtime.invocation import new_request_id
 from corral.store.catalog import Catalog
-from corral.store.events import AsyncEvent, EventTable
+from corral.store.events import AsyncEvent, EventTable, Write
 
 __all__ = ["AsyncInvoker", "retry_delay_s"]
 
@@ -73,6 +75,7 @@ class AsyncInvoker:
         self._settings = settings
         self._catalog = catalog
         self._events = events
+        self._journal = Journal(events)
         self._router = router
         self._partition = partition
         self._wake = asyncio.Event()
@@ -89,12 +92,14 @@ class AsyncInvoker:
         return sum(n for (what, _, _), n in self.stats.items() if what == "delivered")
 
     def start(self) -> None:
+        self._journal.start()
         self._tasks.spawn(self._run(), name="dispatcher")
 
     async def stop(self) -> None:
         await self._tasks.cancel_all()
+        await self._journal.stop()
 
-    def enqueue(
+    async def enqueue(
         self,
         function_name: str,
         qualifier: str,
@@ -102,8 +107,9 @@ class AsyncInvoker:
         client_context: str,
         request_id: str = "",
     ) -> str:
-        """Persist an event; return its request id (``request_id``, or a new one): the id
-        its invocation runs under, on every attempt."""
+        """Persist an event (on the disk when this returns, with ``CORRAL_DB_SYNC=full``;
+        written from a worker thread, so the loop serves on meanwhile); return its request
+        id (``request_id``, or a new one): the id its invocation runs under, every attempt."""
         now = time.time()
         event = AsyncEvent(
             id=request_id or new_request_id(),
@@ -115,7 +121,7 @@ class AsyncInvoker:
             not_before_s=now,
             created_s=now,
         )
-        self._events.add(event)
+        await self._journal.write(Write("add", event=event))
         self._count(+1)
         self.stats[("received", function_name, "")] += 1
         self._wake.set()
@@ -132,14 +138,21 @@ class AsyncInvoker:
         if self._queued is not None:
             self._queued += change
 
-    def _delete(self, event: AsyncEvent) -> None:
-        self._events.delete(event.id)
+    async def _delete(self, event: AsyncEvent) -> None:
+        await self._journal.write(Write("delete", event_id=event.id))
         self._count(-1)
+
+    async def _reschedule(
+        self, event: AsyncEvent, attempts: int, delay_s: float, throttles: int
+    ) -> None:
+        await self._journal.write(
+            Write("reschedule", None, event.id, attempts, time.time() + delay_s, throttles)
+        )
 
     async def _run(self) -> None:
         while True:
             try:
-                due = self._events.due(time.time(), limit=256)
+                due = await asyncio.to_thread(self._events.due, time.time(), 256)
             except Exception:
                 _log.exception("reading the async queue failed")
                 due = []
@@ -171,7 +184,7 @@ class AsyncInvoker:
             await self._attempt(event)
         except Exception:
             _log.exception("async event %s failed unexpectedly; it stays queued", event.id)
-            self._events.reschedule(event.id, event.attempts, time.time() + 5.0, event.throttles)
+            await self._reschedule(event, event.attempts, 5.0, event.throttles)
         finally:
             self._running.discard(event.id)
             self._slots.release()
@@ -181,7 +194,9 @@ class AsyncInvoker:
         name = event.function_name
         age_s = time.time() - event.created_s
         if age_s > MAX_AGE_S:
-            self._drop(event, "EventAgeExceeded", f"it is {age_s:.0f} s old (at most 6 hours)")
+            await self._drop(
+                event, "EventAgeExceeded", f"it is {age_s:.0f} s old (at most 6 hours)"
+            )
             return
         try:
             target = resolve(self._catalog, self._partition, name, event.qualifier or None)
@@ -195,37 +210,38 @@ class AsyncInvoker:
                 )
             )
         except errors.Throttled:
-            self._retry_later(event, "throttled")
+            await self._retry_later(event, "throttled")
             return
         except (errors.Conflict, errors.BackendError, errors.EnvironmentGone):
-            self._retry_later(event, "system_error")
+            await self._retry_later(event, "system_error")
             return
         except errors.CorralError as exc:
-            self._drop(event, "FunctionGone", exc.message)
+            await self._drop(event, "FunctionGone", exc.message)
             return
         if not result.is_error:
             self.stats[("delivered", name, "")] += 1
-            self._delete(event)
+            await self._delete(event)
             return
         if event.attempts < self._settings.async_max_retries:
             attempts = event.attempts + 1
             self.stats[("retried", name, "function_error")] += 1
             delay = self._settings.async_retry_delay_s * attempts
-            self._events.reschedule(event.id, attempts, time.time() + delay, event.throttles)
+            await self._reschedule(event, attempts, delay, event.throttles)
             return
-        self._drop(
+        await self._drop(
             event,
             "RetriesExhausted",
             f"the function failed ({result.error_type}) on all {event.attempts + 1} attempts",
         )
 
-    def _retry_later(self, event: AsyncEvent, reason: str) -> None:
+    async def _retry_later(self, event: AsyncEvent, reason: str) -> None:
         throttles = event.throttles + 1
         self.stats[("retried", event.function_name, reason)] += 1
-        delay = retry_delay_s(throttles, self._rng)
-        self._events.reschedule(event.id, event.attempts, time.time() + delay, throttles)
+        await self._reschedule(
+            event, event.attempts, retry_delay_s(throttles, self._rng), throttles
+        )
 
-    def _drop(self, event: AsyncEvent, reason: str, why: str) -> None:
+    async def _drop(self, event: AsyncEvent, reason: str, why: str) -> None:
         self.stats[("dropped", event.function_name, reason)] += 1
         _log.warning(
             "async event %s of %s dropped (%s): %s",
@@ -234,4 +250,4 @@ class AsyncInvoker:
             reason,
             why,
         )
-        self._delete(event)
+        await self._delete(event)

@@ -282,7 +282,7 @@ class ScalerLoop:
 
     async def _launch(self, version: models.FunctionVersion, instance_id: str) -> None:
         try:
-            config = self.environment_config(version, instance_id)
+            config = await self.environment_config(version, instance_id)
             await self._backend.launch_environment(instance_id, config)
         except errors.CorralError as exc:
             _log.warning("could not start an environment of %s: %s", version.ref, exc)
@@ -391,7 +391,7 @@ class ScalerLoop:
             )
 
     # environments ----------------------------------------------------------------------------
-    def environment_config(
+    async def environment_config(
         self, version: models.FunctionVersion, instance_id: str
     ) -> EnvironmentConfig:
         """What an environment of ``version`` runs, and where.
@@ -406,11 +406,16 @@ class ScalerLoop:
                 f"runtime {spec.runtime} is not installed; run `corral runtimes install`"
             )
         provider = spec.managed.capacity_provider_name if spec.managed else None
+        # Normally unpacked already (when the code was uploaded); a check, or an unzip of a
+        # tree that was removed, in a worker thread: this is the cold-start path.
+        code_dir = await asyncio.to_thread(
+            self._code.ensure_unpacked, base64.b64decode(spec.code_sha256).hex()
+        )
         return EnvironmentConfig(
             ref=version.ref,
             spec=spec,
             function_arn=self._partition.function_arn(version.function_name),
-            code_dir=self._code.ensure_unpacked(base64.b64decode(spec.code_sha256).hex()),
+            code_dir=code_dir,
             interpreter=interpreter,
             region=self._partition.region,
             log_group=spec.logging.group_for(version.function_name),
@@ -433,7 +438,7 @@ class ScalerLoop:
         Raises:
             errors.BackendError: no environment could be started at all.
         """
-        config = self.environment_config(version, ON_DEMAND)
+        config = await self.environment_config(version, ON_DEMAND)
         environment = await self._backend.launch_environment(ON_DEMAND, config)
         environment.reserved = True
         try:

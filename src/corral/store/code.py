@@ -82,7 +82,11 @@ class CodeStore:
         return self._root / sha256_hex
 
     def read_zip(self, sha256_hex: str) -> bytes:
-        return (self._root / f"{sha256_hex}.zip").read_bytes()
+        return self.zip_path(sha256_hex).read_bytes()
+
+    def zip_path(self, sha256_hex: str) -> Path:
+        """Where a stored zip is kept."""
+        return self._root / f"{sha256_hex}.zip"
 
     def ensure_unpacked(self, sha256_hex: str) -> Path:
         """The unpacked tree, unpacking the kept zip again if the tree was removed."""

@@ -1,14 +1,22 @@
 """Open the SQLite database, apply migrations, and run transactions.
 
-The database lives at ``<data-dir>/corral.db`` in WAL mode. All access happens on the event
-loop's thread; each statement is short (control-plane writes only, never per invocation).
-``transaction()`` commits on success and rolls back on error, so a record is either fully
-written or not at all.
+The database lives at ``<data-dir>/corral.db`` in WAL mode. ``transaction()`` commits on
+success and rolls back on error, so a record is either fully written or not at all.
+
+Durability (``synchronous``): ``FULL`` by default, so a commit is on the disk before it
+returns; a function, a version or a queued event that was acknowledged survives a crash of
+Corral *and* of the machine (power loss, kernel panic). A commit then costs an fsync (about
+0.35 ms on the benchmark machine, against 0.02 ms with ``NORMAL``): control-plane writes
+are rare, and the async-event queue writes from a worker thread (``EventTable``), so the
+event loop does not wait for the disk. ``NORMAL`` (``CORRAL_DB_SYNC=normal``) keeps only
+what a crash of Corral cannot lose: after an OS crash or power loss the last transactions
+may be gone. One lock serialises the connection between the loop and those threads.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +110,7 @@ _MIGRATIONS: tuple[str, ...] = (
 class Database:
     """One SQLite connection with Corral's schema applied."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # It holds the API keys' secrets: readable by its owner only (SQLite gives the
@@ -112,7 +120,10 @@ class Database:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        self._conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        self._lock = threading.RLock()
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._migrate()
@@ -128,20 +139,23 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the body in one transaction: commit on success, roll back on error."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         """Run a read-only statement and return every row."""
-        return self._conn.execute(sql, params).fetchall()
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
 
 def _statements(script: str) -> list[str]:

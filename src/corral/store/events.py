@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from corral.store.db import Database
 
-__all__ = ["AsyncEvent", "EventTable"]
+__all__ = ["AsyncEvent", "EventTable", "Write"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,18 @@ class AsyncEvent:
     throttles: int = 0
 
 
+@dataclass(frozen=True)
+class Write:
+    """One change of the queue: ``add`` an event, ``reschedule`` it, or ``delete`` it."""
+
+    kind: str
+    event: AsyncEvent | None = None
+    event_id: str = ""
+    attempts: int = 0
+    not_before_s: float = 0.0
+    throttles: int = 0
+
+
 class EventTable:
     """Rows of ``async_events``."""
 
@@ -36,22 +48,41 @@ class EventTable:
         self._db = db
 
     def add(self, event: AsyncEvent) -> None:
+        self.apply([Write("add", event=event)])
+
+    def apply(self, writes: list[Write]) -> None:
+        """Make every write, in order, in one transaction (one commit)."""
         with self._db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO async_events (id, function_name, qualifier, payload, client_context,"
-                " attempts, not_before_s, created_s, throttles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    event.id,
-                    event.function_name,
-                    event.qualifier,
-                    event.payload,
-                    event.client_context,
-                    event.attempts,
-                    event.not_before_s,
-                    event.created_s,
-                    event.throttles,
-                ),
-            )
+            for write in writes:
+                if write.kind == "add":
+                    event = write.event
+                    assert event is not None
+                    conn.execute(
+                        "INSERT INTO async_events (id, function_name, qualifier, payload,"
+                        " client_context, attempts, not_before_s, created_s, throttles)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            event.id,
+                            event.function_name,
+                            event.qualifier,
+                            event.payload,
+                            event.client_context,
+                            event.attempts,
+                            event.not_before_s,
+                            event.created_s,
+                            event.throttles,
+                        ),
+                    )
+                elif write.kind == "reschedule":
+                    conn.execute(
+                        "UPDATE async_events SET attempts = ?, not_before_s = ?, throttles = ?"
+                        " WHERE id = ?",
+                        (write.attempts, write.not_before_s, write.throttles, write.event_id),
+                    )
+                elif write.kind == "delete":
+                    conn.execute("DELETE FROM async_events WHERE id = ?", (write.event_id,))
+                else:
+                    raise ValueError(f"unknown write {write.kind!r}")
 
     def due(self, now_s: float, limit: int) -> list[AsyncEvent]:
         """Events whose retry time has come, oldest first."""
@@ -85,13 +116,7 @@ class EventTable:
     def reschedule(
         self, event_id: str, attempts: int, not_before_s: float, throttles: int = 0
     ) -> None:
-        with self._db.transaction() as conn:
-            conn.execute(
-                "UPDATE async_events SET attempts = ?, not_before_s = ?, throttles = ?"
-                " WHERE id = ?",
-                (attempts, not_before_s, throttles, event_id),
-            )
+        self.apply([Write("reschedule", None, event_id, attempts, not_before_s, throttles)])
 
     def delete(self, event_id: str) -> None:
-        with self._db.transaction() as conn:
-            conn.execute("DELETE FROM async_events WHERE id = ?", (event_id,))
+        self.apply([Write("delete", event_id=event_id)])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 
 import psutil
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from corral.agent.environment import ExecutionEnvironment
@@ -36,11 +37,11 @@ async def download_code(request: Request) -> Response:
     digest = request.path_params["digest"]
     if not _SHA.fullmatch(digest):
         raise errors.NotFound("No such code package")
-    try:
-        data = svc.code.read_zip(digest)
-    except OSError as exc:
-        raise errors.NotFound("No such code package") from exc
-    return Response(data, media_type="application/zip")
+    path = svc.code.zip_path(digest)
+    if not await asyncio.to_thread(path.is_file):
+        raise errors.NotFound("No such code package")
+    # Streamed from the disk by a worker thread, never read whole on the event loop.
+    return FileResponse(path, media_type="application/zip")
 
 
 @handler
