@@ -48,6 +48,7 @@ __all__ = [
     "client",
     "echo_zip",
     "error_of",
+    "eventually",
     "invoke",
     "raw",
     "returning",
@@ -397,3 +398,15 @@ def wait_version_active(lam: LambdaClient, name: str, qualifier: str) -> dict[st
         lam.get_function_configuration(FunctionName=name, Qualifier=qualifier)
     )
     return config
+
+
+async def eventually(predicate: Any, timeout_s: float = 10.0) -> None:
+    """Let the event loop run until ``predicate()`` holds (what it waits for happens in
+    loop callbacks); fail after ``timeout_s``."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.005)

@@ -149,7 +149,7 @@ def test_ctrl_c_drains_in_flight_invocations_and_leaves_no_process(tmp: Path) ->
 
     worker = threading.Thread(target=call)
     worker.start()
-    time.sleep(0.7)
+    wait_for(lambda: any(e["concurrency"] for e in server.state()["onDemand"]))
     pids = server.tree()
     assert len(pids) >= 2
     server.proc.send_signal(signal.SIGINT)
@@ -177,7 +177,7 @@ def test_shutdown_gives_up_on_stuck_invocations_after_the_drain_timeout(tmp: Pat
         ),
         daemon=True,
     ).start()
-    time.sleep(1.0)
+    wait_for(lambda: any(e["concurrency"] for e in server.state()["onDemand"]))
     pids = server.tree()
     started = time.monotonic()
     server.proc.send_signal(signal.SIGINT)

@@ -12,7 +12,14 @@ import botocore.exceptions
 import pytest
 
 from tests.conftest import managed_config
-from tests.helpers import LambdaClient, invoke, wait_version_active, zip_code
+from tests.helpers import (
+    LambdaClient,
+    Server,
+    invoke,
+    wait_for,
+    wait_version_active,
+    zip_code,
+)
 
 
 def managed(make_function: Any, provider_arn: str, concurrency: int = 4, **kwargs: Any) -> str:
@@ -104,7 +111,7 @@ def test_twelve_requests_run_concurrently_on_three_environments_of_four_slots(
 
 
 def test_a_thirteenth_concurrent_request_is_throttled_at_once(
-    lam: LambdaClient, make_function: Any, provider_arn: str
+    lam: LambdaClient, make_function: Any, provider_arn: str, server: Server
 ) -> None:
     name = published(lam, make_function, provider_arn)
     # No scaling out: exactly 3 environments of 4 slots.
@@ -115,7 +122,7 @@ def test_a_thirteenth_concurrent_request_is_throttled_at_once(
     )
     with ThreadPoolExecutor(12) as pool:
         running = [pool.submit(invoke, lam, name, {"sleep": 1.5}, Qualifier="1") for _ in range(12)]
-        time.sleep(0.5)
+        wait_for(lambda: sum(e["concurrency"] for e in server.environments(name)) == 12)
         with pytest.raises(lam.exceptions.TooManyRequestsException) as caught:
             invoke(lam, name, {}, Qualifier="1")
         # At once: it did not wait for a slot, so none of the twelve had finished yet (a

@@ -186,35 +186,36 @@ def test_forged_and_broken_signatures_are_refused_never_crash(
 
 
 def test_bodies_over_the_limits_are_refused_without_reading_them_all(
-    server: Server, steady: str, http: httpx.Client
+    server: Server, steady: str
 ) -> None:
-    invoke = f"/2015-03-31/functions/{steady}/invocations"
-    big = b'"' + b"x" * (6 * 1024 * 1024 + 10) + b'"'
-    response = http.post(
-        server.url + invoke,
-        content=big,
-        headers=sign("POST", server.url + invoke, big, {}, server.admin_key),
-    )
-    tally.SENT["limits"] += 1
-    check_answer(response, "7 MB invoke")
-    assert (response.status_code, response.headers["x-amzn-ErrorType"]) == (
-        413,
-        "RequestTooLargeException",
-    )
-    # Declared far over the largest body any operation takes: refused from the headers.
-    with socket.create_connection(("127.0.0.1", httpx.URL(server.url).port), timeout=30) as sock:
-        sock.sendall(
-            b"POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n"
-            + _auth_lines(server)
-            + b"\r\n"
-        )
-        answer = sock.recv(4096)
-    tally.SENT["limits"] += 1
-    assert answer.startswith(b"HTTP/1.1 413") or answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    # Each request declares a body over its operation's limit and sends none of it: the
+    # answer must come anyway (a server that read the body first would wait for it, and
+    # the socket's timeout would fail the test).
+    cases = [
+        (
+            f"/2015-03-31/functions/{steady}/invocations",
+            7 * 1024 * 1024,
+            "RequestTooLargeException",
+        ),
+        ("/2015-03-31/functions", 999_999_999, "RequestEntityTooLargeException"),
+    ]
+    for path, declared, error in cases:
+        with socket.create_connection(
+            ("127.0.0.1", httpx.URL(server.url).port), timeout=10
+        ) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n".encode()
+                + _auth_lines(server, path)
+                + b"\r\n"
+            )
+            answer = sock.recv(4096)
+        tally.SENT["limits"] += 1
+        assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+        assert error.encode() in answer, answer[:400]
 
 
-def _auth_lines(server: Server) -> bytes:
-    headers = sign("POST", server.url + "/2015-03-31/functions", b"", {}, server.admin_key)
+def _auth_lines(server: Server, path: str = "/2015-03-31/functions") -> bytes:
+    headers = sign("POST", server.url + path, b"", {}, server.admin_key)
     return b"".join(
         f"{k}: {v}\r\n".encode() for k, v in headers.items() if k.lower() != "content-length"
     )

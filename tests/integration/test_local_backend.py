@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from corral.core import models
 from corral.sandbox.process import ProcessSandbox
 from corral.telemetry.logdb import LogQuery
 from corral.telemetry.logstore import LogStore
+from tests.helpers import eventually
 
 KIND = models.InstanceType("c7g.xlarge", "c7g", "compute", "arm64", 4, 8192, 0.145)
 
@@ -54,6 +54,11 @@ async def sink(tmp_path: Path) -> AsyncIterator[LogStore]:
     await store.close()
 
 
+def state_of(local: LocalBackend) -> models.InstanceState:
+    """The state of the provider's one instance."""
+    return local.instances("pool")[0].state
+
+
 async def events(sink: LogStore) -> list[dict[str, Any]]:
     found = await sink.query(LogQuery("/aws/lambda/capacity-provider/pool"))
     return [json.loads(e.message) for e in found]
@@ -69,11 +74,9 @@ async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_ter
     info = local.launch_instance(provider(), KIND)
     assert info.state is models.InstanceState.PENDING
     assert (info.vcpus, info.memory_mib, info.vcpus_allocated) == (4, 8192, 0)
-    await asyncio.sleep(0.2)
-    assert local.instances("pool")[0].state is models.InstanceState.RUNNING
+    await eventually(lambda: state_of(local) is models.InstanceState.RUNNING)
     local.terminate_instance(info.id, "test")
-    await asyncio.sleep(0.2)
-    assert local.instances("pool")[0].state is models.InstanceState.TERMINATED
+    await eventually(lambda: state_of(local) is models.InstanceState.TERMINATED)
     logged = await events(sink)
     assert [e["metadata"]["event"] for e in logged] == [
         "Launching",
@@ -100,7 +103,8 @@ async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path, sink:
     local = backend(tmp_path, sink, delay_s=0.0)
     local.start()
     local.launch_instance(provider("WARN"), KIND)
-    await asyncio.sleep(0.05)
+    # Launched is logged (at INFO) when the instance runs: by then nothing was kept.
+    await eventually(lambda: state_of(local) is models.InstanceState.RUNNING)
     assert await events(sink) == []
     await local.stop(1.0)
 
@@ -136,11 +140,9 @@ async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
     )
     local.start()
     info = local.launch_instance(provider(), KIND)
-    await asyncio.sleep(0.15)
-    assert local.instances("pool")[0].state is models.InstanceState.RUNNING
+    await eventually(lambda: state_of(local) is models.InstanceState.RUNNING)
     problems[0] = "only 3 MiB of disk left"
-    await asyncio.sleep(0.3)
-    assert local.instances("pool")[0].state is models.InstanceState.TERMINATED
+    await eventually(lambda: state_of(local) is models.InstanceState.TERMINATED)
     failed = [e for e in await events(sink) if e["metadata"]["event"] == "HealthCheckFailed"]
     assert failed and failed[0]["level"] == "WARN"
     assert failed[0]["message"] == "only 3 MiB of disk left"

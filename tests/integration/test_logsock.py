@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from corral.runtime.logsock import (
     LogBudget,
     LogChannels,
 )
+from tests.helpers import eventually
 
 Output = list[tuple[int | None, bytes]]
 
@@ -34,14 +34,6 @@ def channels(
     return made, output
 
 
-async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    """Let the loop run until ``predicate()`` holds (the readers are loop callbacks)."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
 def lines_of(output: Output) -> list[bytes]:
     return [line for _, block in output for line in block.split(b"\n")]
 
@@ -53,14 +45,14 @@ async def test_output_is_handed_on_in_blocks_of_whole_lines() -> None:
     logs.set_pid(42)
     try:
         writer.sendall(b"one\ntwo\nthr")
-        await until(lambda: len(output) == 1)
+        await eventually(lambda: len(output) == 1)
         assert output == [(42, b"one\ntwo")]  # one call for both lines; "thr" waits
         writer.sendall(b"ee\n")
-        await until(lambda: len(output) == 2)
+        await eventually(lambda: len(output) == 2)
         assert output[1] == (42, b"three")
         writer.sendall(b"unfinished")
         writer.close()
-        await until(lambda: len(output) == 3)
+        await eventually(lambda: len(output) == 3)
         assert output[2] == (42, b"unfinished")  # the end of the stream ends the line
     finally:
         writer.close()
@@ -77,7 +69,7 @@ async def test_a_line_longer_than_cloudwatch_allows_is_split() -> None:
         )
         writer.setblocking(False)
         await sender
-        await until(lambda: sum(len(b) for _, b in output) >= MAX_RECORD_BYTES + 10)
+        await eventually(lambda: sum(len(b) for _, b in output) >= MAX_RECORD_BYTES + 10)
         assert [len(block) for _, block in output] == [MAX_RECORD_BYTES, 10]
     finally:
         writer.close()
@@ -97,7 +89,7 @@ async def test_busy_channels_take_turns_one_chunk_at_a_time() -> None:
             sock.setblocking(False)
             for _ in range(3):
                 sock.send(chunk)
-        await until(lambda: len(output) >= 4)
+        await eventually(lambda: len(output) >= 4)
         # Neither channel is read three times in a row while the other waits.
         order = [pid for pid, _ in output[:4]]
         assert order.count(1) == 2 and order.count(2) == 2, order
@@ -134,7 +126,7 @@ async def test_over_its_budget_a_chatty_writer_waits_and_nothing_is_lost() -> No
         assert sent > read
         assert throttles and logs.throttled_s > 0
         writer.close()
-        await until(lambda: len(lines_of(output)) == sent, timeout_s=20)
+        await eventually(lambda: len(lines_of(output)) == sent, timeout_s=20)
         assert set(lines_of(output)) == {line}
     finally:
         writer.close()
@@ -149,7 +141,7 @@ async def test_drain_reads_what_a_paused_writer_wrote_before_it_answered() -> No
     logs.set_pid(9)
     try:
         writer.sendall(b"a" * 5000 + b"\n")  # over budget: reading pauses for seconds
-        await until(lambda: len(output) == 1)
+        await eventually(lambda: len(output) == 1)
         writer.sendall(b"written before the answer\n")
         await asyncio.sleep(0.05)
         assert len(output) == 1  # paused
@@ -169,7 +161,7 @@ async def test_workers_connecting_to_the_log_socket_are_known_by_pid(tmp_path: P
     try:
         await asyncio.get_running_loop().sock_connect(client, path)
         client.sendall(b"from a worker\n")
-        await until(lambda: len(output) == 1)
+        await eventually(lambda: len(output) == 1)
         assert output == [(os.getpid(), b"from a worker")]
     finally:
         client.close()

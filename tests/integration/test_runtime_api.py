@@ -17,6 +17,7 @@ import pytest_asyncio
 
 from corral.runtime.invocation import MAX_RESPONSE_BYTES, Invocation, InvocationResult
 from corral.runtime.server import RuntimeApiServer
+from tests.helpers import eventually
 
 
 @dataclass
@@ -140,8 +141,9 @@ NEXT = "/2018-06-01/runtime/invocation/next"
 async def assigned(server: RuntimeApiServer, job: Invocation) -> Worker:
     """A worker that polled and received ``job``."""
     worker = await connect(server)
+    idle = server.idle_workers
     await worker.send("GET", NEXT)
-    await asyncio.sleep(0.02)
+    await eventually(lambda: server.idle_workers > idle)
     server.dispatch(job)
     status, headers, _ = await worker.answer()
     assert status == 200 and headers["lambda-runtime-aws-request-id"] == job.request_id
@@ -159,8 +161,8 @@ async def test_next_long_polls_and_carries_the_lambda_headers(
     server, hooks = served
     worker = await connect(server)
     await worker.send("GET", NEXT)
-    await asyncio.sleep(0.05)
-    assert hooks.ready == 1 and server.idle_workers == 1
+    await eventually(lambda: server.idle_workers == 1)
+    assert hooks.ready == 1
     job = invocation("req-1")
     server.dispatch(job)
     status, headers, body = await worker.answer()
@@ -256,13 +258,12 @@ async def test_a_worker_that_dies_while_polling_never_swallows_an_invocation(
     server, hooks = served
     alive = await connect(server)
     await alive.send("GET", NEXT)
-    await asyncio.sleep(0.02)
+    await eventually(lambda: server.idle_workers == 1)
     # A worker parked after it (so picked first), then killed: its socket is closed before
     # Corral's event loop has seen the close.
     dead = socket.create_connection(("127.0.0.1", server.port))
     dead.sendall(f"GET {NEXT} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await asyncio.sleep(0.02)
-    assert server.idle_workers == 2
+    await eventually(lambda: server.idle_workers == 2)
     dead.close()
     job = invocation("survives")
     server.dispatch(job)  # no await in between: the close is not processed yet
@@ -281,7 +282,7 @@ async def test_a_worker_that_dies_mid_invocation_fails_only_that_invocation(
     first, second = await connect(server), await connect(server)
     for worker in (first, second):
         await worker.send("GET", NEXT)
-    await asyncio.sleep(0.02)
+    await eventually(lambda: server.idle_workers == 2)
     doomed, fine = invocation("doomed"), invocation("fine")
     server.dispatch(doomed)
     server.dispatch(fine)
