@@ -6,6 +6,17 @@ import importlib
 
 PUBLIC: dict[str, set[str]] = {
     "corral.agent.runtime_env": {"RESERVED_VARIABLES", "RuntimeEnvInputs", "runtime_environment"},
+    "corral.agent.stream": {"EnvironmentStream"},
+    "corral.api.limits": {
+        "CODE_BODY_LIMIT",
+        "CONTROL_BODY_LIMIT",
+        "BodyLimit",
+        "body_limit",
+        "control_limit",
+        "invoke_limit",
+    },
+    "corral.router.journal": {"Journal"},
+    "corral.sandbox.spawn": {"dying_with_parent"},
     "corral.api.body": {"Body", "camel", "parse_json_object"},
     "corral.auth.policy": {
         "ApiKey",

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import shutil
 import time
 import uuid
@@ -36,10 +35,11 @@ import psutil
 
 from corral.agent import procfs
 from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
+from corral.agent.stream import EnvironmentStream
 from corral.core import errors, models
 from corral.core.tasks import TaskGroup
 from corral.runtime.invocation import Invocation, InvocationResult, error_payload
-from corral.runtime.logsock import LogBudget, LogChannels
+from corral.runtime.logsock import LogBudget
 from corral.runtime.server import RuntimeApiServer
 from corral.sandbox.base import (
     ExitStatus,
@@ -167,11 +167,6 @@ class ExecutionEnvironment:
         self._process: SandboxProcess | None = None
         self._slot: SandboxSlot | None = None
         self._runtime = RuntimeApiServer(self, concurrency=config.concurrency)
-        self._channels = LogChannels(
-            self._on_output, env_settings.log_budget(config.vcpus), self._on_log_throttle
-        )
-        self._log_throttle_noted_mono = -math.inf
-        self._by_pid: dict[int | None, Invocation] = {}
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._init_timer: asyncio.TimerHandle | None = None
         # Every background task of the environment: named, its failure logged, and the
@@ -184,13 +179,13 @@ class ExecutionEnvironment:
         self.reserved = False
         self._init_error: tuple[str, bytes] | None = None
         self._cold_pending = config.spec.managed is None
-        self.log_stream = logs.stream_name(config.ref.version, self.id)
-        logging_config = config.spec.logging
-        self._levels = logs.LevelFilter(
-            logging_config.log_format,
-            logging_config.application_log_level,
-            logging_config.system_log_level,
+        self.stream = EnvironmentStream(
+            config,
+            logs.stream_name(config.ref.version, self.id),
+            sink,
+            env_settings.log_budget(config.vcpus),
         )
+        self._channels = self.stream.channels
 
     # --- what the router sees ---------------------------------------------------------------
     @property
@@ -212,6 +207,11 @@ class ExecutionEnvironment:
             and not self.reserved
             and self._runtime.has_free_slot
         )
+
+    @property
+    def log_stream(self) -> str:
+        """The name of the environment's log stream (``YYYY/MM/DD/[version]id``)."""
+        return self.stream.name
 
     @property
     def pid(self) -> int | None:
@@ -295,7 +295,7 @@ class ExecutionEnvironment:
                 runtime_dir=layout.runtime_dir,
                 interpreter_bin=layout.python.parent,
                 log_group=cfg.log_group,
-                log_stream=self.log_stream,
+                log_stream=self.stream.name,
                 log_socket=log_socket,
                 tmp_dir=layout.tmp_dir,
             )
@@ -411,27 +411,12 @@ class ExecutionEnvironment:
     def on_poll(self, pid: int | None) -> None:
         # The worker asks for work only after writing everything of its previous
         # invocation: read it now so those lines keep that invocation's request id.
-        self._channels.drain(pid)
-        self._by_pid.pop(pid, None)
+        self.stream.polled(pid)
 
     def on_dispatch(self, invocation: Invocation) -> None:
-        self._by_pid[invocation.worker_pid] = invocation
-        now = time.time()
-        if self.config.spec.logging.log_format == "JSON":
-            self._emit_platform(
-                invocation,
-                "platform.start",
-                (invocation.request_id, self.ref.version, invocation.invoked_arn, now),
-                now,
-            )
-        else:
-            self._emit_platform(
-                invocation, "text.start", (invocation.request_id, self.ref.version), now
-            )
+        self.stream.started(invocation)
 
     def on_complete(self, invocation: Invocation, payload: bytes, error_type: str | None) -> None:
-        # Lines written before the answer come before END/REPORT (one select(), ~2 us).
-        self._channels.drain(invocation.worker_pid)
         duration_ms = (time.monotonic() - invocation.dispatched_mono) * 1000
         if self.config.spec.managed is None and self._process is not None:
             # One read of the kernel-tracked peak for REPORT's "Max Memory Used" (a cgroup
@@ -439,7 +424,10 @@ class ExecutionEnvironment:
             # of the usage is read by the agent's sampler, off the loop.
             self.peak_memory_bytes = max(self.peak_memory_bytes, self._process.peak_memory_bytes())
         init_ms = self._take_cold_start()
-        tail = self._finish_records(invocation, duration_ms, error_type, init_ms)
+        # Lines written before the answer come before END/REPORT (one select(), ~2 us).
+        tail = self.stream.finished(
+            invocation, duration_ms, error_type, init_ms, self.peak_memory_bytes
+        )
         invocation.resolve(
             InvocationResult(
                 payload=payload,
@@ -506,94 +494,14 @@ class ExecutionEnvironment:
         self._cold_pending = False
         return self.init_duration_ms
 
-    def _on_output(self, pid: int | None, block: bytes) -> None:
-        """Whole lines a process wrote: filed under the request it is running. Splitting
-        and filtering them is the log writer's work (one record per block here)."""
-        invocation = self._by_pid.get(pid)
-        request_id = ""
-        if invocation is not None:
-            request_id = invocation.request_id
-            if invocation.tail is not None:
-                invocation.tail.add_block(
-                    block, self._levels.keeps if self._levels.minimum else None
-                )
-        self._sink.emit(
-            logs.LogRecord(
-                time.time(),
-                self.config.log_group,
-                self.log_stream,
-                request_id,
-                kind=logs.LINES,
-                args=(block, self._levels.minimum),
-            )
-        )
-
-    def _on_log_throttle(self, wait_s: float) -> None:
-        """Say in the environment's log, at most once a minute, that its output waits."""
-        now = time.monotonic()
-        if now - self._log_throttle_noted_mono < 60.0:
-            return
-        self._log_throttle_noted_mono = now
-        rate_mib = self._channels.rate_bytes_per_s / (1024 * 1024)
-        self._sink.emit(
-            logs.LogRecord(
-                time.time(),
-                self.config.log_group,
-                self.log_stream,
-                "",
-                f"[corral] This environment writes logs faster than {rate_mib:g} MiB/s: its "
-                "writes wait until the output is read (nothing is lost). Raise "
-                "CORRAL_LOG_RATE_BYTES_PER_S to allow more.",
-            )
-        )
-
-    def _emit_platform(
-        self, invocation: Invocation, kind: str, args: tuple[Any, ...], now: float
-    ) -> None:
-        if not self._levels.platform:
-            return
-        record = logs.LogRecord(
-            now, self.config.log_group, self.log_stream, invocation.request_id, "", kind, args
-        )
-        if invocation.tail is not None:
-            invocation.tail.add(record.message.encode())
-        self._sink.emit(record)
-
-    def _finish_records(
-        self,
-        invocation: Invocation,
-        duration_ms: float,
-        error_type: str | None,
-        init_ms: float | None,
-    ) -> tuple[bytes, ...]:
-        now = time.time()
-        memory_mb = self.peak_memory_bytes // (1024 * 1024)
-        request_id = invocation.request_id
-        if self.config.spec.logging.log_format == "JSON":
-            status = "error" if error_type else "success"
-            self._emit_platform(
-                invocation,
-                "platform.report",
-                (request_id, status, duration_ms, now, memory_mb or None, init_ms, error_type),
-                now,
-            )
-        else:
-            self._emit_platform(invocation, "text.end", (request_id,), now)
-            self._emit_platform(
-                invocation,
-                "text.report",
-                (request_id, duration_ms, self.config.spec.memory_size_mb, memory_mb, init_ms),
-                now,
-            )
-        return () if invocation.tail is None else invocation.tail.lines()
-
     def _fail_invocation(self, invocation: Invocation, error_type: str, message: str) -> None:
         # Lines a timed-out worker writes later still carry this request id (on_poll ends it).
-        self._channels.drain(invocation.worker_pid)
         elapsed = invocation.timeout_s * 1000
         if invocation.dispatched_mono:
             elapsed = (time.monotonic() - invocation.dispatched_mono) * 1000
-        tail = self._finish_records(invocation, elapsed, error_type, self._take_cold_start())
+        tail = self.stream.finished(
+            invocation, elapsed, error_type, self._take_cold_start(), self.peak_memory_bytes
+        )
         invocation.resolve(
             InvocationResult(
                 payload=error_payload(error_type, message),
@@ -777,7 +685,7 @@ class ExecutionEnvironment:
             )
 
     async def _close_channels(self) -> None:
-        self._channels.close()
+        self.stream.close()
 
     async def _cleanup(self) -> None:
         def remove() -> None:
