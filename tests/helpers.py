@@ -52,6 +52,7 @@ __all__ = [
     "invoke",
     "raw",
     "returning",
+    "run_aws",
     "sign",
     "start_server",
     "start_server_in",
@@ -299,6 +300,27 @@ def start_server_in(cwd: Path | None, data_dir: Path, env: dict[str, str]) -> Se
     proc.stdout.close()
     log_file.close()
     raise RuntimeError(f"corral serve did not start:\n{log_path.read_text()}")
+
+
+def run_aws(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    """``aws lambda ARGS`` (the AWS CLI, no retries) against ``server``, with its admin key."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "awscli",
+            "lambda",
+            *args,
+            "--endpoint-url",
+            server.url,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(server.cli_env(), AWS_MAX_ATTEMPTS="1"),
+        timeout=120,
+    )
 
 
 def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:

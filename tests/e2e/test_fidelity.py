@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from tests.helpers import (
     error_of,
     invoke,
     returning,
+    run_aws,
     wait_version_active,
     zip_code,
 )
@@ -679,21 +678,11 @@ def test_update_alias_gives_a_new_revision_even_without_a_change(
 # The same with the AWS CLI ----------------------------------------------------------------
 
 
-def _aws(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "awscli", "lambda", *args, "--endpoint-url", server.url],
-        capture_output=True,
-        text=True,
-        env=dict(server.cli_env(), AWS_MAX_ATTEMPTS="1"),
-        timeout=120,
-    )
-
-
 def test_the_aws_cli_sees_the_same_states_absences_and_errors(server: Server, tmp: Path) -> None:
     code = tmp / "code.zip"
     code.write_bytes(returning(3))
     name = unique("cli")
-    created = _aws(
+    created = run_aws(
         server,
         "create-function",
         "--function-name",
@@ -709,14 +698,16 @@ def test_the_aws_cli_sees_the_same_states_absences_and_errors(server: Server, tm
     )
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout)["State"] == "Pending"
-    waited = _aws(server, "wait", "function-active-v2", "--function-name", name)
+    waited = run_aws(server, "wait", "function-active-v2", "--function-name", name)
     assert waited.returncode == 0, waited.stderr
-    shown = json.loads(_aws(server, "get-function", "--function-name", name).stdout)
+    shown = json.loads(run_aws(server, "get-function", "--function-name", name).stdout)
     assert shown["Configuration"]["State"] == "Active" and "Tags" not in shown
-    refused = _aws(server, "delete-function", "--function-name", name, "--qualifier", "$LATEST")
+    refused = run_aws(server, "delete-function", "--function-name", name, "--qualifier", "$LATEST")
     assert refused.returncode != 0
     assert "InvalidParameterValueException" in refused.stderr
     assert "$LATEST version cannot be deleted without deleting the function." in refused.stderr
-    listed = json.loads(_aws(server, "list-versions-by-function", "--function-name", name).stdout)
+    listed = json.loads(
+        run_aws(server, "list-versions-by-function", "--function-name", name).stdout
+    )
     assert listed["Versions"][0]["FunctionArn"].endswith(f":{name}:$LATEST")
-    assert _aws(server, "delete-function", "--function-name", name).returncode == 0
+    assert run_aws(server, "delete-function", "--function-name", name).returncode == 0

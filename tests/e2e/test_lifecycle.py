@@ -21,6 +21,7 @@ from tests.helpers import (
     SUBNETS,
     Server,
     echo_zip,
+    run_aws,
     start_server,
     start_server_in,
     wait_for,
@@ -235,26 +236,9 @@ def test_corral_invoke_explains_an_unreachable_endpoint() -> None:
 def test_the_aws_cli_creates_publishes_and_invokes(server: Server, tmp: Path) -> None:
     code = tmp / "code.zip"
     code.write_bytes(echo_zip())
-    env = dict(server.cli_env(), AWS_MAX_ATTEMPTS="1")
 
     def aws(*args: str) -> Any:
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "awscli",
-                "lambda",
-                *args,
-                "--endpoint-url",
-                server.url,
-                "--output",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        done = run_aws(server, *args)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if done.stdout.strip() else None
 

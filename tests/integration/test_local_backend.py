@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from corral.agent.environment import EnvironmentSettings
 from corral.agent.registry import EnvironmentRegistry
@@ -44,14 +42,6 @@ def backend(tmp_path: Path, sink: LogStore, delay_s: float = 0.05) -> LocalBacke
         env_settings=EnvironmentSettings(stop_grace_s=0.5),
         launch_delay_s=delay_s,
     )
-
-
-@pytest_asyncio.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[LogStore]:
-    store = LogStore(tmp_path / "logs.db")
-    await store.start()
-    yield store
-    await store.close()
 
 
 def state_of(local: LocalBackend) -> models.InstanceState:

@@ -15,12 +15,11 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from corral.agent.agent import Agent
 from corral.agent.environment import EnvironmentConfig, EnvironmentSettings
@@ -35,6 +34,7 @@ from corral.store.lock import DataDirLock
 from corral.telemetry.logdb import LogQuery
 from corral.telemetry.logs import LogRecord
 from corral.telemetry.logstore import LogStore
+from tests.factories import function_spec
 
 HANDLER = "def handler(event, context):\n    return event\n"
 
@@ -82,26 +82,12 @@ def run_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest_asyncio.fixture
-async def sink(tmp_path: Path) -> AsyncIterator[LogStore]:
-    store = LogStore(tmp_path / "logs.db")
-    await store.start()
-    yield store
-    await store.close()
-
-
 def config(tmp_path: Path) -> EnvironmentConfig:
     code = tmp_path / "code"
     code.mkdir(exist_ok=True)
     (code / "app.py").write_text(HANDLER)
     available = RuntimeRegistry(Settings.from_env().runtimes_dir).available()
-    spec = models.FunctionSpec(
-        runtime="python3.11",
-        handler="app.handler",
-        role="arn:aws:iam::123456789012:role/r",
-        code_sha256="none",
-        code_size=1,
-    )
+    spec = function_spec(runtime="python3.11")
     return EnvironmentConfig(
         ref=models.VersionRef("f", models.LATEST),
         spec=spec,

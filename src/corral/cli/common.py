@@ -14,7 +14,6 @@ Which server and which key, in this order:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import urllib.parse
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import psutil
 import typer
 from rich.console import Console
 
-from corral.core.settings import Settings
+from corral.core.settings import Settings, is_loopback
 
 __all__ = [
     "Key",
@@ -103,16 +102,7 @@ def same_server(a: str, b: str) -> bool:
     if (first.scheme, first.port) != (second.scheme, second.port):
         return False
     hosts = {first.hostname or "", second.hostname or ""}
-    return len(hosts) == 1 or all(_local_name(h) for h in hosts) or bool(hosts & {"0.0.0.0", "::"})
-
-
-def _local_name(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return len(hosts) == 1 or all(is_loopback(h) for h in hosts) or bool(hosts & {"0.0.0.0", "::"})
 
 
 def subject(
