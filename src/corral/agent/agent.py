@@ -53,8 +53,11 @@ class Agent:
     def start(self) -> None:
         self._tasks.spawn(self._sample_forever(), name="sample")
 
-    async def launch(self, config: EnvironmentConfig) -> ExecutionEnvironment:
-        """Start one execution environment; it reports readiness through the registry.
+    async def launch(
+        self, config: EnvironmentConfig, environment_id: str | None = None
+    ) -> ExecutionEnvironment:
+        """Start one execution environment (named ``environment_id``, or a new id); it
+        reports readiness through the registry.
 
         Raises:
             errors.SandboxError: the sandbox could not start it.
@@ -66,6 +69,7 @@ class Agent:
             sink=self._sink,
             listener=self._registry,
             env_settings=self._env_settings,
+            environment_id=environment_id,
         )
         self._environments[environment.id] = environment
         self._registry.add(environment)

@@ -29,11 +29,12 @@ import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psutil
 
 from corral.agent import procfs
+from corral.agent.handle import EnvironmentListener
 from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
 from corral.agent.stream import EnvironmentStream
 from corral.core import errors, models
@@ -122,14 +123,6 @@ class InitFailure:
     payload: bytes
 
 
-class EnvironmentListener(Protocol):
-    """Told when an environment becomes ready or ends."""
-
-    def environment_ready(self, environment: ExecutionEnvironment) -> None: ...
-
-    def environment_ended(self, environment: ExecutionEnvironment) -> None: ...
-
-
 class ExecutionEnvironment:
     """A long-lived runtime serving invocations of one function version."""
 
@@ -142,8 +135,9 @@ class ExecutionEnvironment:
         sink: logs.LogSink,
         listener: EnvironmentListener,
         env_settings: EnvironmentSettings,
+        environment_id: str | None = None,
     ) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = environment_id or uuid.uuid4().hex
         self.config = config
         self.state = models.EnvironmentState.STARTING
         self.failure: InitFailure | None = None

@@ -12,20 +12,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from corral.agent.environment import ExecutionEnvironment
+from corral.agent.handle import EnvironmentHandle
 from corral.core import models
 
 __all__ = ["EnvironmentRegistry"]
 
-Subscriber = Callable[[ExecutionEnvironment], None]
+Subscriber = Callable[[EnvironmentHandle], None]
 
 
 class EnvironmentRegistry:
     """Live environments by id and by version."""
 
     def __init__(self) -> None:
-        self._all: dict[str, ExecutionEnvironment] = {}
-        self._ready: dict[models.VersionRef, list[ExecutionEnvironment]] = {}
+        self._all: dict[str, EnvironmentHandle] = {}
+        self._ready: dict[models.VersionRef, list[EnvironmentHandle]] = {}
         self._on_ready: list[Subscriber] = []
         self._on_ended: list[Subscriber] = []
         self._throttles_since: Counter[models.VersionRef] = Counter()
@@ -44,17 +44,17 @@ class EnvironmentRegistry:
         if throttled is not None:
             self._on_throttle.append(throttled)
 
-    def add(self, environment: ExecutionEnvironment) -> None:
+    def add(self, environment: EnvironmentHandle) -> None:
         """Track a starting environment."""
         self._all[environment.id] = environment
 
     # EnvironmentListener ------------------------------------------------------------------
-    def environment_ready(self, environment: ExecutionEnvironment) -> None:
+    def environment_ready(self, environment: EnvironmentHandle) -> None:
         self._ready.setdefault(environment.ref, []).append(environment)
         for callback in self._on_ready:
             callback(environment)
 
-    def environment_ended(self, environment: ExecutionEnvironment) -> None:
+    def environment_ended(self, environment: EnvironmentHandle) -> None:
         if self._all.pop(environment.id, None) is None:
             return
         ready = self._ready.get(environment.ref)
@@ -85,18 +85,18 @@ class EnvironmentRegistry:
         return self._throttles_since.pop(ref, 0)
 
     # queries ------------------------------------------------------------------------------
-    def ready_for(self, ref: models.VersionRef) -> list[ExecutionEnvironment]:
+    def ready_for(self, ref: models.VersionRef) -> list[EnvironmentHandle]:
         """Ready environments of a version (the router filters by free slot)."""
         return self._ready.get(ref, [])
 
-    def for_version(self, ref: models.VersionRef) -> list[ExecutionEnvironment]:
+    def for_version(self, ref: models.VersionRef) -> list[EnvironmentHandle]:
         return [e for e in self._all.values() if e.ref == ref]
 
-    def for_function(self, function_name: str) -> list[ExecutionEnvironment]:
+    def for_function(self, function_name: str) -> list[EnvironmentHandle]:
         return [e for e in self._all.values() if e.ref.function == function_name]
 
-    def all(self) -> list[ExecutionEnvironment]:
+    def all(self) -> list[EnvironmentHandle]:
         return list(self._all.values())
 
-    def get(self, environment_id: str) -> ExecutionEnvironment | None:
+    def get(self, environment_id: str) -> EnvironmentHandle | None:
         return self._all.get(environment_id)

@@ -28,7 +28,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from corral.agent.environment import ExecutionEnvironment
+from corral.agent.handle import EnvironmentHandle
 from corral.api.services import Services
 from corral.backends.base import InstanceInfo
 from corral.core import errors, models
@@ -48,7 +48,7 @@ def _key(name: str, **labels: str) -> SeriesKey:
 def gauges(svc: Services) -> dict[SeriesKey, float]:
     """Every gauge now: per version, per environment kind, per provider and instance type."""
     out: dict[SeriesKey, float] = {}
-    by_version: defaultdict[tuple[str, str, str], list[ExecutionEnvironment]] = defaultdict(list)
+    by_version: defaultdict[tuple[str, str, str], list[EnvironmentHandle]] = defaultdict(list)
     for env in svc.registry.all():
         if env.state not in _ENDED:
             provider = env.config.capacity_provider or ""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
+from corral.agent.environment import EnvironmentConfig
+from corral.agent.handle import EnvironmentHandle
 from corral.core import models
 
 __all__ = ["ON_DEMAND", "Backend", "InstanceInfo"]
@@ -65,5 +66,5 @@ class Backend(Protocol):
 
     async def launch_environment(
         self, instance_id: str, config: EnvironmentConfig
-    ) -> ExecutionEnvironment:
+    ) -> EnvironmentHandle:
         """Start an execution environment on ``instance_id`` (or ``ON_DEMAND``)."""

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from corral.agent.environment import ExecutionEnvironment
+from corral.agent.handle import EnvironmentHandle
 from corral.agent.registry import EnvironmentRegistry
 from corral.core import errors, models
 from corral.core.settings import Settings
@@ -34,7 +34,7 @@ from corral.telemetry.metrics import InvocationMetrics
 
 __all__ = ["ColdStarter", "InvokeRequest", "Router", "admit"]
 
-ColdStarter = Callable[[models.FunctionVersion], Awaitable[ExecutionEnvironment]]
+ColdStarter = Callable[[models.FunctionVersion], Awaitable[EnvironmentHandle]]
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class Router:
         return await self._run(environment, request)
 
     async def _run(
-        self, environment: ExecutionEnvironment, request: InvokeRequest
+        self, environment: EnvironmentHandle, request: InvokeRequest
     ) -> InvocationResult:
         loop = self._loop
         if loop is None:
@@ -162,7 +162,7 @@ class Router:
             )
         return result
 
-    def _pick(self, ref: models.VersionRef) -> ExecutionEnvironment | None:
+    def _pick(self, ref: models.VersionRef) -> EnvironmentHandle | None:
         return least_outstanding(self._registry.ready_for(ref))
 
     def _check_concurrency(self, ref: models.VersionRef) -> int:
@@ -187,7 +187,7 @@ class Router:
         return max(0, self._settings.account_concurrency_limit - self._catalog.reserved_total())
 
 
-def _init_failure_result(environment: ExecutionEnvironment) -> InvocationResult:
+def _init_failure_result(environment: EnvironmentHandle) -> InvocationResult:
     failure = environment.failure
     assert failure is not None
     payload = failure.payload

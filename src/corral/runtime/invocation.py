@@ -137,6 +137,9 @@ class Invocation:
     dispatched_mono: float = 0.0
     worker_pid: int | None = None
     runtime_answered: bool = False
+    # Called once the slot is free again (the runtime answered, or its worker is gone):
+    # how a remote agent tells the server, which counts slots too.
+    on_release: Callable[[], None] | None = None
 
     def resolve(self, result: InvocationResult) -> bool:
         """Give the caller its result unless it already has one (e.g. a timeout)."""

@@ -414,6 +414,8 @@ class RuntimeApiServer:
         timer = self._timers.pop(invocation.request_id, None)
         if timer is not None:
             timer.cancel()
+        if invocation.on_release is not None:
+            invocation.on_release()
 
     def _deadline_passed(self, invocation: Invocation) -> None:
         self._timers.pop(invocation.request_id, None)
@@ -423,6 +425,8 @@ class RuntimeApiServer:
             # Never reached a worker: nothing runs, so the slot is free again.
             self._queue.remove(invocation)
             self.busy -= 1
+            if invocation.on_release is not None:
+                invocation.on_release()
         self._hooks.on_deadline(invocation)
 
     def _init_error(self, conn: _Connection, body: bytes) -> None:

@@ -28,7 +28,8 @@ from collections import Counter, defaultdict
 from collections.abc import Coroutine
 from typing import Any
 
-from corral.agent.environment import EnvironmentConfig, ExecutionEnvironment
+from corral.agent.environment import EnvironmentConfig
+from corral.agent.handle import EnvironmentHandle
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.base import ON_DEMAND, Backend, InstanceInfo
 from corral.core import errors, models
@@ -429,7 +430,7 @@ class ScalerLoop:
             capacity_provider=provider,
         )
 
-    async def cold_start(self, version: models.FunctionVersion) -> ExecutionEnvironment:
+    async def cold_start(self, version: models.FunctionVersion) -> EnvironmentHandle:
         """Start a classic environment for one waiting invocation and wait for it.
 
         The environment comes back reserved for the caller (no other invocation takes it),
@@ -451,11 +452,11 @@ class ScalerLoop:
         # Saturation: scale out now rather than at the next tick.
         self.poke()
 
-    def _on_ready(self, environment: ExecutionEnvironment) -> None:
+    def _on_ready(self, environment: EnvironmentHandle) -> None:
         if environment.config.spec.managed is not None:
             self.poke()
 
-    def _on_ended(self, environment: ExecutionEnvironment) -> None:
+    def _on_ended(self, environment: EnvironmentHandle) -> None:
         failure = environment.failure
         if failure is not None and environment.config.spec.managed is not None:
             key = (environment.ref, environment.config.revision_id)

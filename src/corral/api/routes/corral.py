@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from corral.agent.environment import ExecutionEnvironment
+from corral.agent.handle import EnvironmentHandle
 from corral.api.http import handler, json_response
 from corral.api.routes.common import services
 from corral.api.services import Services
@@ -52,7 +52,7 @@ async def state(request: Request) -> Response:
 
 def observed_state(svc: Services) -> dict[str, object]:
     """What runs where: providers, instances, environments, the host, throttles."""
-    by_instance: dict[str, list[ExecutionEnvironment]] = {}
+    by_instance: dict[str, list[EnvironmentHandle]] = {}
     for environment in svc.registry.all():
         by_instance.setdefault(environment.config.instance_id, []).append(environment)
     instances = svc.backend.instances()
@@ -103,7 +103,7 @@ def observed_state(svc: Services) -> dict[str, object]:
 
 
 def _instance(
-    svc: Services, info: InstanceInfo, environments: list[ExecutionEnvironment]
+    svc: Services, info: InstanceInfo, environments: list[EnvironmentHandle]
 ) -> dict[str, object]:
     return {
         "id": info.id,
@@ -120,7 +120,7 @@ def _instance(
     }
 
 
-def _environment(svc: Services, env: ExecutionEnvironment) -> dict[str, object]:
+def _environment(svc: Services, env: EnvironmentHandle) -> dict[str, object]:
     return {
         "id": env.id,
         "functionArn": svc.partition.function_arn(env.ref.function, env.ref.version),
