@@ -31,6 +31,9 @@ class InstanceInfo:
     cpu_utilization: float
     memory_utilization: float
     empty_since_s: float | None
+    # Where it runs: the Ray node id and the agent's address (empty on the local backend).
+    node: str = ""
+    address: str = ""
 
     @property
     def vcpus(self) -> int:

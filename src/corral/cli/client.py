@@ -164,8 +164,10 @@ def render_state(state: dict[str, Any]) -> Group:
         ):
             table.add_column(column)
         for instance in provider["instances"]:
+            node = instance.get("node") or ""
             head = [
-                instance["id"],
+                instance["id"]
+                + (f"\nnode {node[:12]} {instance.get('address', '')}" if node else ""),
                 instance["instanceType"],
                 instance["state"],
                 f"{instance['vCpuAllocated']}/{instance['vCpu']}",

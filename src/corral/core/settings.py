@@ -61,6 +61,10 @@ class Settings:
     signing_regions: str = ""
     # ``auto``: ``container`` where runc works, else ``process`` (with a warning).
     sandbox: str = "auto"
+    # Where instances come from: ``local`` (slices of this host) or ``ray`` (the nodes of a
+    # Ray cluster that advertise the resource ``corral``; ``ray_address`` is its head).
+    backend: str = "local"
+    ray_address: str = ""
     runc: str = "runc"
     # Outbound network of containers: ``auto`` (slirp4netns if installed), ``slirp4netns``
     # or ``none`` (loopback only).

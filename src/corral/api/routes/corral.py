@@ -116,6 +116,8 @@ def _instance(
         "memoryAllocatedMiB": info.memory_allocated_mib,
         "cpuUtilization": round(info.cpu_utilization, 4),
         "memoryUtilization": round(info.memory_utilization, 4),
+        "node": info.node,
+        "address": info.address,
         "environments": [_environment(svc, e) for e in environments],
     }
 
