@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -292,6 +293,7 @@ def start_server_in(cwd: Path | None, data_dir: Path, env: dict[str, str]) -> Se
         line = proc.stdout.readline()
         if line.startswith("Corral is serving on "):
             url = line.split()[-1]
+            _keep_reading(proc.stdout, log_path.with_suffix(".stdout"))
             return Server(url, proc, data_dir, log_path, env, log_file)
         if not line and proc.poll() is not None:
             break
@@ -321,6 +323,22 @@ def run_aws(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
         env=dict(server.cli_env(), AWS_MAX_ATTEMPTS="1"),
         timeout=120,
     )
+
+
+def _keep_reading(stream: IO[str], path: Path) -> None:
+    """Copy what the server prints after its banner to ``path`` (a pipe nobody reads fills
+    up, and then the server's next print would block)."""
+
+    def copy() -> None:
+        with open(path, "w") as out:
+            try:
+                for line in stream:
+                    out.write(line)
+                    out.flush()
+            except (ValueError, OSError):  # the stream was closed by Server.stop
+                pass
+
+    threading.Thread(target=copy, name="server-stdout", daemon=True).start()
 
 
 def error_of(call: Any, **kwargs: Any) -> tuple[str, int, str]:

@@ -60,7 +60,7 @@ async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_ter
     sink: LogStore,
 ) -> None:
     local = backend(tmp_path, sink)
-    local.start()
+    await local.start()
     info = local.launch_instance(provider(), KIND)
     assert info.state is models.InstanceState.PENDING
     assert (info.vcpus, info.memory_mib, info.vcpus_allocated) == (4, 8192, 0)
@@ -91,7 +91,7 @@ async def test_an_instance_is_pending_for_the_launch_delay_then_running_then_ter
 @pytest.mark.asyncio
 async def test_a_warn_level_system_log_keeps_only_failures(tmp_path: Path, sink: LogStore) -> None:
     local = backend(tmp_path, sink, delay_s=0.0)
-    local.start()
+    await local.start()
     local.launch_instance(provider("WARN"), KIND)
     # Launched is logged (at INFO) when the instance runs: by then nothing was kept.
     await eventually(lambda: state_of(local) is models.InstanceState.RUNNING)
@@ -128,7 +128,7 @@ async def test_an_instance_that_fails_its_health_check_is_logged_and_terminated(
         health_probe=lambda _: problems[0],
         health_interval_s=0.05,
     )
-    local.start()
+    await local.start()
     info = local.launch_instance(provider(), KIND)
     await eventually(lambda: state_of(local) is models.InstanceState.RUNNING)
     problems[0] = "only 3 MiB of disk left"

@@ -61,7 +61,8 @@ class CorralApp:
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
-            await services.start()
+            if not services.started:  # ``corral serve`` starts them first, to report failures
+                await services.start()
             tasks = TaskGroup("app")
             if services.settings.metrics == "on":
                 tasks.spawn(MetricsSampler(services).run_forever(), name="metrics-sampler")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from corral.agent.environment import EnvironmentSettings
 from corral.agent.registry import EnvironmentRegistry
 from corral.auth.keyring import KeyRing, write_credentials
+from corral.backends.base import Backend
 from corral.backends.local import LocalBackend
 from corral.core import errors, models
 from corral.core.arns import Partition
@@ -63,7 +64,7 @@ class Services:
     lock: DataDirLock
     metrics: InvocationMetrics
     history: MetricHistory
-    backend: LocalBackend
+    backend: Backend
     scaler: ScalerLoop
     router: Router
     async_invoker: AsyncInvoker
@@ -83,6 +84,7 @@ class Services:
         lock = DataDirLock(settings.data_dir)
         lock.acquire()
         try:
+            _check(settings)
             shutil.rmtree(settings.run_dir, ignore_errors=True)
             settings.run_dir.mkdir(parents=True, mode=0o700)
             recent = _log_store(settings)
@@ -93,11 +95,6 @@ class Services:
             raise
         sandbox = choice.sandbox
         partition = Partition(settings.region, settings.account_id)
-        if settings.db_sync not in ("full", "normal"):
-            lock.release()
-            raise errors.InvalidRequest(
-                f"CORRAL_DB_SYNC={settings.db_sync!r} is not one of full, normal"
-            )
         db = Database(settings.database_path, synchronous=settings.db_sync)
         catalog = Catalog(db)
         keys = KeyRing(KeyTable(db))
@@ -107,19 +104,7 @@ class Services:
         events = EventTable(db)
         runtimes = RuntimeRegistry(settings.runtimes_dir)
         registry = EnvironmentRegistry()
-        backend = LocalBackend(
-            sandbox=sandbox,
-            registry=registry,
-            sink=recent,
-            run_dir=settings.run_dir,
-            env_settings=EnvironmentSettings(
-                stop_grace_s=settings.environment_stop_grace_s,
-                stuck_worker_grace_s=settings.stuck_worker_grace_s,
-                log_rate_bytes_per_s=settings.log_rate_bytes_per_s,
-            ),
-            launch_delay_s=settings.instance_launch_delay_s,
-            region=settings.region,
-        )
+        backend = _backend(settings, sandbox, registry, recent, code)
         scaler = ScalerLoop(
             settings=settings,
             catalog=catalog,
@@ -165,7 +150,7 @@ class Services:
     async def start(self) -> None:
         await self.logs.start()
         self._restore_versions()
-        self.backend.start()
+        await self.backend.start()
         self.scaler.start()
         self.async_invoker.start()
         self.started = True
@@ -249,3 +234,65 @@ def _metrics_on(settings: Settings) -> bool:
     if settings.metrics not in ("on", "off"):
         raise errors.InvalidRequest(f"CORRAL_METRICS={settings.metrics!r} is not one of on, off")
     return settings.metrics == "on"
+
+
+def _check(settings: Settings) -> None:
+    """Refuse settings that name something unknown, before anything starts.
+
+    Raises:
+        errors.InvalidRequest: with what to set instead.
+    """
+    if settings.db_sync not in ("full", "normal"):
+        raise errors.InvalidRequest(
+            f"CORRAL_DB_SYNC={settings.db_sync!r} is not one of full, normal"
+        )
+    if settings.backend not in ("local", "ray"):
+        raise errors.InvalidRequest(f"CORRAL_BACKEND={settings.backend!r} is not one of local, ray")
+    if settings.backend == "ray" and not settings.ray_address:
+        raise errors.InvalidRequest(
+            "the ray backend needs the address of the cluster's head: --ray-address "
+            "HOST:PORT (CORRAL_RAY_ADDRESS)"
+        )
+
+
+def _backend(
+    settings: Settings,
+    sandbox: Sandbox,
+    registry: EnvironmentRegistry,
+    sink: LogStore,
+    code: CodeStore,
+) -> Backend:
+    """Where instances come from (``CORRAL_BACKEND``): this host, or a Ray cluster.
+
+    Raises:
+        errors.InvalidRequest: an unknown backend, or ``ray`` without an address or Ray.
+    """
+    env_settings = EnvironmentSettings(
+        stop_grace_s=settings.environment_stop_grace_s,
+        stuck_worker_grace_s=settings.stuck_worker_grace_s,
+        log_rate_bytes_per_s=settings.log_rate_bytes_per_s,
+    )
+    if settings.backend == "local":
+        return LocalBackend(
+            sandbox=sandbox,
+            registry=registry,
+            sink=sink,
+            run_dir=settings.run_dir,
+            env_settings=env_settings,
+            launch_delay_s=settings.instance_launch_delay_s,
+            region=settings.region,
+        )
+    try:
+        from corral.backends.ray.backend import RayBackend
+    except ImportError as exc:
+        raise errors.InvalidRequest(
+            f"the ray backend needs Ray ({exc}): pip install 'corral[ray]'"
+        ) from exc
+    return RayBackend(
+        settings=settings,
+        sandbox=sandbox,
+        registry=registry,
+        sink=sink,
+        code=code,
+        env_settings=env_settings,
+    )

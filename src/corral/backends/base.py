@@ -47,8 +47,16 @@ class InstanceInfo:
 class Backend(Protocol):
     """A source of instances."""
 
-    def start(self) -> None:
-        """Begin background work (usage sampling)."""
+    async def start(self) -> None:
+        """Begin background work (usage sampling; the Ray backend joins its cluster).
+
+        Raises:
+            errors.BackendError: instances cannot come from where the backend looks.
+        """
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the operator must know about where instances come from now."""
 
     async def stop(self, drain_timeout_s: float) -> None:
         """Drain and stop every environment on every instance."""

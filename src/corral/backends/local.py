@@ -6,9 +6,7 @@ An instance has its type's vCPU and memory budget, which placement respects; it 
 The slices may add up to more than the host has: the host is then overcommitted, which
 ``corral status`` shows. Classic functions run in an on-demand pool outside every provider.
 
-Lifecycle events go to the capacity provider's system log (``/aws/lambda/capacity-provider/
-<name>``) in AWS's format: ``{timestamp, level, message, metadata{instanceId,
-availabilityZones, instanceTypes, capacityProviderArn}}`` (LMI_FACTS §1.6).
+Lifecycle events go to the capacity provider's system log (``backends.systemlog``).
 
 Health: every few seconds each running instance is checked (``health_probe``: by default,
 that its scratch directory is writable and the host has disk and memory left). An instance
@@ -18,7 +16,6 @@ that fails logs ``HealthCheckFailed`` and is terminated; the scaler replaces wha
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 import time
@@ -33,6 +30,7 @@ from corral.agent.agent import Agent
 from corral.agent.environment import EnvironmentConfig, EnvironmentSettings, ExecutionEnvironment
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.base import ON_DEMAND, InstanceInfo
+from corral.backends.systemlog import SystemLog
 from corral.core import errors, models
 from corral.core.tasks import TaskGroup
 from corral.sandbox.base import Sandbox
@@ -66,8 +64,6 @@ def host_health(run_dir: Path) -> str | None:
 
 _ZONES = ("a", "b", "c")
 _KEEP_TERMINATED_S = 60.0
-# Which events each SystemLogLevel shows (LMI_FACTS §1.6).
-_WARN_EVENTS = {"LaunchFailed", "TerminateFailed", "HealthCheckFailed"}
 
 
 @dataclass
@@ -110,13 +106,17 @@ class LocalBackend:
         self._health_interval_s = health_interval_s
         self._instances: dict[str, _Instance] = {}
         self._seq = 0
-        self._launch_failures: dict[tuple[str, str], float] = {}
+        self._system_log = SystemLog(sink)
         self._started = False
         self._tasks = TaskGroup("backend")
         self._on_demand = self._new_agent(ON_DEMAND)
 
     # lifecycle -----------------------------------------------------------------------------
-    def start(self) -> None:
+    @property
+    def warnings(self) -> list[str]:
+        return []
+
+    async def start(self) -> None:
         self._started = True
         self._on_demand.start()
         for instance in self._instances.values():
@@ -188,15 +188,7 @@ class LocalBackend:
         )
 
     def report_launch_failure(self, provider: models.CapacityProvider, message: str) -> None:
-        # The scaler retries every tick; the log says it once a minute.
-        now = time.monotonic()
-        last = self._launch_failures.get((provider.name, message))
-        if last is not None and now - last < 60.0:
-            return
-        self._launch_failures[(provider.name, message)] = now
-        self._log_event(
-            provider, "LaunchFailed", "WARN", message, instance_id="", zones=[], types=[]
-        )
+        self._system_log.launch_failed(provider, message)
 
     def terminate_instance(self, instance_id: str, reason: str) -> None:
         instance = self._instances.get(instance_id)
@@ -269,44 +261,12 @@ class LocalBackend:
         )
 
     def _event(self, instance: _Instance, event: str, level: str, message: str) -> None:
-        self._log_event(
+        self._system_log.event(
             instance.provider,
             event,
             level,
             message,
             instance_id=instance.id,
-            zones=[instance.zone],
-            types=[instance.kind.name],
+            zones=(instance.zone,),
+            types=(instance.kind.name,),
         )
-
-    def _log_event(
-        self,
-        provider: models.CapacityProvider,
-        event: str,
-        level: str,
-        message: str,
-        *,
-        instance_id: str,
-        zones: list[str],
-        types: list[str],
-    ) -> None:
-        configured = provider.system_log_level or "INFO"
-        if configured == "WARN" and event not in _WARN_EVENTS:
-            return
-        now = time.time()
-        record = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-            + f".{int(now * 1000) % 1000:03d}Z",
-            "level": level,
-            "message": message,
-            "metadata": {
-                "event": event,
-                "instanceId": instance_id,
-                "availabilityZones": zones,
-                "instanceTypes": types,
-                "capacityProviderArn": provider.arn,
-            },
-        }
-        group = provider.system_log_group
-        self._sink.emit(logs.LogRecord(now, group, "instances", "", json.dumps(record)))
-        _log.info("%s %s: %s", provider.name, event, message)

@@ -2,10 +2,10 @@
 
 A node that advertises the custom resource ``corral`` is a Corral instance. Its vCPUs and
 memory are the node's own (the ``CPU`` and ``memory`` resources it starts with). Its
-instance type is the one it declares with the label ``corral.instance-type`` (a name of
-Corral's catalogue: ``ray start ... --labels '{"corral.instance-type": "m7i.large"}'``), else
+instance type is the one it declares with the label ``corral-instance-type`` (a name of
+Corral's catalogue: ``ray start ... --labels corral-instance-type=m7i.large``), else
 the closest type that fits it: the largest catalogue type of its architecture (label
-``corral.architecture``, default ``x86_64``) whose vCPUs and memory are within the node's,
+``corral-architecture``, default ``x86_64``) whose vCPUs and memory are within the node's,
 the cheapest among equals. The type decides what ``AllowedInstanceTypes``,
 ``ExcludedInstanceTypes`` and ``Architectures`` of a capacity provider see; ``MaxVCpuCount``
 counts the node's vCPUs.
@@ -24,8 +24,8 @@ from corral.core import models
 
 __all__ = ["ARCHITECTURE_LABEL", "TYPE_LABEL", "NodeType", "node_type"]
 
-TYPE_LABEL = "corral.instance-type"
-ARCHITECTURE_LABEL = "corral.architecture"
+TYPE_LABEL = "corral-instance-type"
+ARCHITECTURE_LABEL = "corral-architecture"
 _ARCHITECTURES = ("x86_64", "arm64")
 
 

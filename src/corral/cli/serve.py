@@ -51,6 +51,17 @@ def serve(
     data_dir: Annotated[
         Path | None, typer.Option(help="Where state is kept [CORRAL_DATA_DIR, default .corral].")
     ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Where instances come from: local (slices of this host, the default) or "
+            "ray (the nodes of a Ray cluster with the resource 'corral') [CORRAL_BACKEND]."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="The Ray cluster's head, HOST:PORT [CORRAL_RAY_ADDRESS]."),
+    ] = None,
     runtimes_dir: Annotated[
         Path | None, typer.Option(help="Installed Python runtimes [CORRAL_RUNTIMES_DIR].")
     ] = None,
@@ -82,6 +93,8 @@ def serve(
             port=port,
             auth=auth,
             data_dir=data_dir,
+            backend=backend,
+            ray_address=ray_address,
             runtimes_dir=runtimes_dir,
             drain_timeout_s=drain_timeout,
             classic_idle_timeout_s=classic_idle_timeout,
@@ -129,6 +142,15 @@ async def _serve(settings: Settings) -> int:
     except errors.CorralError as exc:
         sock.close()
         _console.print(f"[red]error:[/] {exc.message}")
+        return 2
+    try:
+        # Before serving: a backend that cannot start (a Ray cluster that does not answer)
+        # is one clear line, not a traceback from inside the web server.
+        await app.services.start()
+    except errors.CorralError as exc:
+        sock.close()
+        _console.print(f"[red]error:[/] {exc.message}")
+        await app.services.stop()
         return 2
     available = app.services.runtimes.available()
     config = uvicorn.Config(

@@ -65,6 +65,9 @@ class Settings:
     # Ray cluster that advertise the resource ``corral``; ``ray_address`` is its head).
     backend: str = "local"
     ray_address: str = ""
+    # The address of this host's Ray node (a Ray driver attaches to a node of its host);
+    # empty: the head's, from ``ray_address`` (the server runs beside the head).
+    ray_node_ip: str = ""
     runc: str = "runc"
     # Outbound network of containers: ``auto`` (slirp4netns if installed), ``slirp4netns``
     # or ``none`` (loopback only).

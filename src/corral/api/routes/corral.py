@@ -80,7 +80,7 @@ def observed_state(svc: Services) -> dict[str, object]:
     return {
         "sandbox": svc.sandbox.name,
         "sandboxInfo": svc.sandbox.describe(),
-        "warnings": list(svc.sandbox_warnings),
+        "warnings": list(svc.sandbox_warnings) + svc.backend.warnings,
         "host": {
             "vCpu": host_vcpus,
             "memoryMiB": host_memory_mib,
