@@ -75,6 +75,9 @@ class RayNode:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, sig)
+        if sig == signal.SIGKILL:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)  # reaped: no zombie left behind
 
     def stop(self) -> None:
         """Stop the node: SIGTERM, then SIGKILL for what is left after a few seconds."""
@@ -97,13 +100,19 @@ class RayNode:
 class RayCluster:
     """A head and ``corral`` worker nodes on loopback addresses."""
 
-    def __init__(self, root: Path | None = None, head_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        head_env: dict[str, str] | None = None,
+        head_args: list[str] | None = None,
+    ) -> None:
         # Socket paths under it must stay short (108 bytes).
         self.root = root or Path(tempfile.mkdtemp(prefix="cr-", dir="/tmp"))
         self.port = _free_port(HEAD_IP)
         self.address = f"{HEAD_IP}:{self.port}"
         self.nodes: list[RayNode] = []
         self._head_env = head_env or {}
+        self._head_args = head_args or []
         self._next = 13
 
     def start(self, workers: int = 2, **worker_options: Any) -> RayCluster:
@@ -113,7 +122,7 @@ class RayCluster:
                 self._start(
                     HEAD_IP,
                     ["--head", "--port", str(self.port), "--num-cpus", "0"]
-                    + ["--include-dashboard=false"],
+                    + ["--include-dashboard=false", *self._head_args],
                     {**_TUNED_HEAD, **self._head_env},
                 )
             )

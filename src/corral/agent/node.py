@@ -382,6 +382,9 @@ class NodeAgent:
         tail = b"\n".join(result.log_lines)
         if result.log_lines:
             meta["tl"] = len(result.log_lines)
+        # Its log records first (the link keeps the order): once the caller has its answer,
+        # `corral logs --request-id` finds every line, as on one host.
+        self._flush_logs()
         self._send(Kind.RESULT, meta, result.payload + tail)
 
     def _released(self, environment_id: str, invocation: Invocation) -> None:

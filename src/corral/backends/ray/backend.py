@@ -21,6 +21,7 @@ Classic functions run on this host, in the on-demand pool, as with the local bac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import time
@@ -229,10 +230,19 @@ class RayBackend:
 
     async def _watch_once(self) -> None:
         seen = await asyncio.to_thread(self._cluster.nodes)
+        listed = {info.node_id for info in seen}
+        for node_id, node in self._nodes.items():
+            if node_id not in listed and node.info.alive:  # forgotten by Ray: long dead
+                node.info = dataclasses.replace(node.info, alive=False)
+                if node.instance_id is not None:
+                    self._node_died(node)
         for info in seen:
-            if not info.corral:
-                continue
             known = self._nodes.get(info.node_id)
+            if known is None and not info.corral:
+                continue
+            if known is not None and not info.alive:
+                # A dead node's resources may be gone from Ray's answer: it is still ours.
+                info = dataclasses.replace(info, corral=True)
             if known is None:
                 typed = node_type(self._types, info.labels, info.cpus, info.memory_mib)
                 known = self._nodes[info.node_id] = _Node(info, typed.instance_type, typed.problem)
