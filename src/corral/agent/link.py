@@ -20,7 +20,8 @@ Frames, after the handshake::
     u32 length of the rest | u8 kind | u32 length of meta | meta (JSON object) | body (bytes)
 
 ``meta`` carries the small fields, ``body`` the bulk (a payload, a zip, a block of logs) as
-it is, never encoded again.
+it is, never encoded again. Frames that belong together (an invocation's log records and
+its result) leave in one write (``send_many``).
 """
 
 from __future__ import annotations
@@ -134,13 +135,22 @@ class LinkProtocol(asyncio.Protocol):
 
     # sending ----------------------------------------------------------------------------
     def send(self, kind: Kind, meta: dict[str, Any], body: bytes = b"") -> bool:
-        """Queue one frame; False if the link is down."""
+        """Send one frame; False if the link is down."""
+        return self.send_many([(kind, meta, body)])
+
+    def send_many(self, frames: list[tuple[Kind, dict[str, Any], bytes]]) -> bool:
+        """Send frames in one write; False if the link is down."""
         transport = self._transport
         if transport is None or transport.is_closing() or not self.authenticated.done():
             return False
-        encoded = json.dumps(meta, separators=(",", ":")).encode()
-        size = 1 + 4 + len(encoded) + len(body)
-        transport.write(_HEAD.pack(size, kind, len(encoded)) + encoded + body)
+        parts: list[bytes] = []
+        for kind, meta, body in frames:
+            encoded = json.dumps(meta, separators=(",", ":")).encode()
+            parts.append(_HEAD.pack(1 + 4 + len(encoded) + len(body), kind, len(encoded)))
+            parts.append(encoded)
+            if body:
+                parts.append(body)
+        transport.write(b"".join(parts))
         return True
 
     def close(self) -> None:

@@ -382,10 +382,16 @@ class NodeAgent:
         tail = b"\n".join(result.log_lines)
         if result.log_lines:
             meta["tl"] = len(result.log_lines)
-        # Its log records first (the link keeps the order): once the caller has its answer,
-        # `corral logs --request-id` finds every line, as on one host.
-        self._flush_logs()
-        self._send(Kind.RESULT, meta, result.payload + tail)
+        # Its log records first, in the same write (the link keeps the order): once the
+        # caller has its answer, `corral logs --request-id` finds every line, as on one host.
+        frames: list[tuple[Kind, dict[str, Any], bytes]] = []
+        logged = self._shipper.frame()
+        if logged is not None:
+            frames.append((Kind.LOGS, *logged))
+        frames.append((Kind.RESULT, meta, result.payload + tail))
+        link = self._link
+        if link is not None:
+            link.send_many(frames)
 
     def _released(self, environment_id: str, invocation: Invocation) -> None:
         if invocation.future.done():  # after the caller's answer (a timeout): say so now

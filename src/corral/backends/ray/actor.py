@@ -2,7 +2,7 @@
 
 The actor is a shell: it starts a thread running its own event loop (uvloop), where the
 node agent (``agent.node.NodeAgent``) runs, listening on the node's address for the
-server's link. Ray's own calls (``address``, ``stop``) only start and stop it. The actor's
+server's link. Ray's own calls (``address``, ``stop``, ``exit``) only start and stop it. The actor's
 process is the agent's: if Ray ends it (the node dies, the server's driver goes), the agent
 goes, and the runtimes it started get their parent-death signal.
 
@@ -84,3 +84,7 @@ class AgentActor:
             )
             self._agent = None
         self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def exit(self) -> None:
+        """End the actor's process the orderly way (its exit handlers run), after ``stop``."""
+        ray.actor.exit_actor()  # type: ignore[no-untyped-call]  # Ray

@@ -31,6 +31,7 @@ __all__ = ["CORRAL_RESOURCE", "ClusterNode", "RayCluster"]
 CORRAL_RESOURCE = "corral"
 _PROBE_TIMEOUT_S = 3.0
 _AGENT_START_TIMEOUT_S = 300.0
+_EXIT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,11 @@ class RayCluster:
         return handle, (str(host), int(port))
 
     def stop_agent(self, handle: Any, timeout_s: float = 60.0) -> None:
-        """Stop an agent's environments, then end its actor."""
+        """Stop an agent's environments, then end its actor: an orderly exit, else killed."""
         try:
             ray.get(handle.stop.remote(), timeout=timeout_s)
-        except Exception:  # gone already, or stuck: it is killed either way
+            ray.get(handle.exit.remote(), timeout=_EXIT_TIMEOUT_S)
+        except Exception:  # an exited actor answers with an error; gone, stuck: killed anyway
             pass
         try:
             ray.kill(handle)
