@@ -8,12 +8,15 @@ same published Managed Instances function (a JSON echo, 3 environments x 4 slots
 1. Warm invoke, ``wrk`` with 1 client (latency: median of interleaved rounds) and 32
    (successful invocations per second; throttled clients back off 10 ms). Targets: remote
    c1 p50 at most +0.3 ms above local, c32 at least 0.8x local.
+   Where the CPU goes at c32: microseconds of CPU per successful invocation spent by the
+   server, the agents and the runtimes (all on this machine's cores).
 2. Memory of an agent on a node: the RSS of its actor process with its environments (their
    runtimes are processes of their own and not counted).
-3. From saturation to a new environment serving on another node: a function of one
+3. From saturation to a new environment serving on another instance: a function of one
    2-vCPU environment (a whole node) with 2 slots, then a closed-loop load of 6 clients;
-   the time from the first throttle to the first answer from a second environment, which
-   can only be on the other node.
+   the time from the first throttle to the first answer from a second environment (told
+   apart by its log stream), which can only be on the other node; the same on the local
+   backend for reference.
 4. Failover: two environments of one slot on each node, four invocations in flight, one
    node's process tree killed: when its invocations fail, when all four environments are
    ready again (on a node added right after the kill), when invocations succeed again.
@@ -48,7 +51,10 @@ from tests.raycluster import RayCluster
 from bench.invoke import deploy, wrk
 
 HERE = Path(__file__).parent
-SLEEPY = "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+SLEEPY = (
+    "import time\n\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+    "    return context.log_stream_name\n"
+)
 
 
 def url(server: Server, name: str) -> str:
@@ -66,8 +72,42 @@ def invoke_rates(servers: dict[str, Server], args: argparse.Namespace) -> dict[s
     result: dict[str, Any] = {}
     for mode, target in targets.items():
         runs = sorted(single[mode], key=lambda r: r["p50_us"])
-        result[mode] = {1: runs[len(runs) // 2], 32: wrk(target, 32, args.seconds, 10)}
+        before = cpu_seconds(servers[mode])
+        loaded = wrk(target, 32, args.seconds, 10)
+        after = cpu_seconds(servers[mode])
+        loaded["cpu_us_per_ok"] = {
+            part: 1e6 * (after.get(part, 0.0) - before.get(part, 0.0)) / max(1, loaded["ok"])
+            for part in after
+        }
+        result[mode] = {1: runs[len(runs) // 2], 32: loaded}
     return result
+
+
+def cpu_seconds(server: Server) -> dict[str, float]:
+    """CPU time (user + system) so far of the server, the agents and the runtimes.
+
+    The server is its process and its helpers (the log writer); agents are the actor
+    processes on the nodes; runtimes are every ``awslambdaric`` process, wherever it runs.
+    """
+    own = server.tree()
+    parts: dict[str, float] = {"server": 0.0, "agents": 0.0, "runtimes": 0.0}
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        try:
+            times = process.info["cpu_times"]
+            command = " ".join(process.info["cmdline"] or [])
+            name = process.info["name"] or ""
+        except psutil.Error:
+            continue
+        if times is None:
+            continue
+        spent = times.user + times.system
+        if "awslambdaric" in command:
+            parts["runtimes"] += spent
+        elif name.startswith("ray::AgentActor"):
+            parts["agents"] += spent
+        elif process.pid in own:
+            parts["server"] += spent
+    return parts
 
 
 def agent_memory(cluster: RayCluster) -> list[float]:
@@ -137,10 +177,15 @@ def scale_out(server: Server) -> dict[str, float]:
     arn = provider(server, "scaleout")
     # One environment of 2 vCPU (4 GiB at 2 GiB per vCPU): a whole node each.
     function(server, "wide", arn, memory_mb=4096, slots=2, pinned=1, maximum=2)
-    first = streams(server, "wide")
+    # Published with the default minimum (3; two fit), then pinned to 1: wait for the
+    # scale-in to one environment, so the second one can only come from the load.
+    deadline = time.monotonic() + 60
+    while len(streams(server, "wide")) != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
     target = url(server, "wide")
     first_throttle: list[float] = []
     served_by_new: list[float] = []
+    seen: set[str] = set()  # log streams that answered: one per environment
     stop = time.monotonic() + 60
 
     def client() -> None:
@@ -152,8 +197,10 @@ def scale_out(server: Server) -> dict[str, float]:
                     if not first_throttle:
                         first_throttle.append(now)
                     time.sleep(0.02)
-                elif streams(server, "wide") - first and first_throttle and not served_by_new:
-                    served_by_new.append(now)
+                elif answer.status_code == 200:
+                    seen.add(answer.json())
+                    if len(seen) > 1 and first_throttle and not served_by_new:
+                        served_by_new.append(now)
 
     threads = [threading.Thread(target=client) for _ in range(6)]
     for thread in threads:
@@ -248,7 +295,7 @@ def main() -> None:
             lam.delete_function(FunctionName="echo")
             lam.delete_capacity_provider(CapacityProviderName="bench")
         time.sleep(5.0)
-        report["scale_out"] = scale_out(servers["ray"])
+        report["scale_out"] = {mode: scale_out(server) for mode, server in servers.items()}
         report["failover"] = failover(servers["ray"], cluster)
     finally:
         for server in servers.values():
@@ -271,15 +318,23 @@ def show(report: dict[str, Any], args: argparse.Namespace) -> None:
             f"  {mode:6} c1 p50 {runs[1]['p50_us'] / 1000:.3f} ms  "
             f"c32 {runs[32]['ok_per_s']:.0f} ok/s (429: {100 * runs[32]['throttled_share']:.0f}%)"
         )
+    for mode, runs in report["invoke"].items():
+        split = runs[32]["cpu_us_per_ok"]
+        print(
+            f"  {mode:6} CPU per successful invocation at c32: "
+            + ", ".join(f"{part} {us:.0f} us" for part, us in split.items())
+            + f" (total {sum(split.values()):.0f} us)"
+        )
     print(
         f"  ray - local at c1: {c1:+.3f} ms (target <= +0.3); "
         f"ray / local at c32: {c32:.2f}x (target >= 0.8)"
     )
     rss = report["agent_rss_mib"]
     print(f"agent RSS per node: {', '.join(f'{r:.0f}' for r in rss)} MiB")
+    so = report["scale_out"]
     print(
-        "saturation to a new environment serving on another node: "
-        f"{report['scale_out']['seconds']:.2f} s"
+        "saturation to a new environment serving on another instance: "
+        f"ray {so['ray']['seconds']:.2f} s (another node), local {so['local']['seconds']:.2f} s"
     )
     fo = report["failover"]
     print(

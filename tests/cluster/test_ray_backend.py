@@ -164,6 +164,10 @@ def test_a_versions_environments_spread_over_two_nodes_and_serve_with_their_logs
         timeout=60,
     )
     assert table.returncode == 0 and "node " in table.stdout
+    address = ray_server.state()["backend"]["address"]
+    assert f"Ray cluster at {address}: 2 corral node(s), 2 in use" in table.stdout
+    # Instances on nodes are not slices of the server's host.
+    assert ray_server.state()["host"]["instanceVCpu"] == 0
 
 
 def test_a_full_version_throttles_through_remote_agents(rlam: LambdaClient, provider: str) -> None:
@@ -310,6 +314,8 @@ def test_a_node_declaring_an_unknown_type_is_not_used_and_says_why(
             lambda: [w for w in ray_server.state()["warnings"] if "'z9.huge'" in w], timeout_s=20
         )
         assert "not in Corral's catalogue" in warning[0]
+        backend = ray_server.state()["backend"]
+        assert backend["nodes"] == 3 and backend["nodesUnusable"] == 1
     finally:
         odd.stop()
         cluster.nodes.remove(odd)

@@ -155,6 +155,9 @@ class NodeAgent:
         self._link: LinkProtocol | None = None
         self._environments: dict[str, ExecutionEnvironment] = {}
         self._code_waiters: dict[str, asyncio.Future[bytes]] = {}
+        # Launches under way, and why the server ended one before it was there (STOP or
+        # DRAIN that came while its code, runtime or process was still on the way).
+        self._launching: dict[str, str | None] = {}
         self._tasks = TaskGroup(f"node:{instance_id}")
         self.sandbox_name = ""
         self.warnings: tuple[str, ...] = ()
@@ -252,20 +255,35 @@ class NodeAgent:
         if kind is Kind.DISPATCH:
             self._dispatch(meta, body)
         elif kind is Kind.LAUNCH:
+            self._launching[str(meta["id"])] = None  # from now on a STOP for it counts
             self._tasks.spawn(self._launch(meta), name=f"launch:{str(meta['id'])[:8]}")
         elif kind is Kind.DRAIN:
             environment = self._environments.get(str(meta["id"]))
             if environment is not None:
                 environment.request_drain(float(meta["timeout_s"]), str(meta["reason"]))
+            elif str(meta["id"]) in self._launching:
+                self._launching[str(meta["id"])] = str(meta["reason"])
         elif kind is Kind.STOP:
             environment = self._environments.get(str(meta["id"]))
             if environment is not None:
                 self._tasks.spawn(environment.stop(str(meta["reason"])), name="stop")
+            elif str(meta["id"]) in self._launching:
+                self._launching[str(meta["id"])] = str(meta["reason"])
         elif kind is Kind.CODE:
             waiter = self._code_waiters.pop(str(meta["sha256"]), None)
             if waiter is not None and not waiter.done():
-                waiter.set_result(body)
+                if meta.get("missing"):
+                    waiter.set_exception(
+                        errors.BackendError(
+                            f"the server has no code {str(meta['sha256'])[:12]} to send"
+                        )
+                    )
+                    waiter.exception()
+                else:
+                    waiter.set_result(body)
         elif kind is Kind.RESET:
+            for launching in self._launching:
+                self._launching[launching] = "the server started again"
             for environment in list(self._environments.values()):
                 self._tasks.spawn(environment.stop("the server started again"), name="reset")
 
@@ -279,6 +297,13 @@ class NodeAgent:
             interpreter = await self._interpreter(spec.runtime)
             config = config_from_wire(wire, code_dir, interpreter)
             assert self._agent is not None
+            stopped = self._launching.get(environment_id)
+            if stopped is not None:  # ended by the server before it could start
+                self._send(
+                    Kind.ENDED,
+                    {"id": environment_id, "state": "Stopped", "reason": stopped, "failure": None},
+                )
+                return
             environment = await self._agent.launch(config, environment_id)
         except errors.CorralError as exc:
             self._send(
@@ -293,7 +318,11 @@ class NodeAgent:
                 {"id": environment_id, "state": "Failed", "reason": str(exc), "failure": None},
             )
             return
+        finally:
+            stopped = self._launching.pop(environment_id, None)
         self._environments[environment_id] = environment
+        if stopped is not None:  # ended by the server while its runtime was starting
+            self._tasks.spawn(environment.stop(stopped), name="stop")
 
     async def _code_dir(self, code_sha256: str) -> Path:
         digest = base64.b64decode(code_sha256).hex()

@@ -58,6 +58,9 @@ class Backend(Protocol):
     def warnings(self) -> list[str]:
         """What the operator must know about where instances come from now."""
 
+    def describe(self) -> dict[str, object]:
+        """Where instances come from, for ``/corral/v1/state``: ``{"name": ...}`` and more."""
+
     async def stop(self, drain_timeout_s: float) -> None:
         """Drain and stop every environment on every instance."""
 

@@ -116,6 +116,9 @@ class LocalBackend:
     def warnings(self) -> list[str]:
         return []
 
+    def describe(self) -> dict[str, object]:
+        return {"name": "local"}
+
     async def start(self) -> None:
         self._started = True
         self._on_demand.start()

@@ -67,6 +67,7 @@ class RemoteEnvironment:
         self._busy = 0
         self._peak = 0
         self._pending: dict[str, Invocation] = {}
+        self._stopping = False
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ended = asyncio.Event()
 
@@ -158,6 +159,7 @@ class RemoteEnvironment:
 
     async def stop(self, reason: str) -> None:
         if self.state not in (models.EnvironmentState.STOPPED, models.EnvironmentState.FAILED):
+            self._stopping = True  # a READY still on its way changes nothing now
             self.end_reason = self.end_reason or reason
             self._instance.send(Kind.STOP, {"id": self.id, "reason": reason})
         await self._wait_ended(30.0)
@@ -170,7 +172,7 @@ class RemoteEnvironment:
 
     # what the agent says --------------------------------------------------------------------
     def became_ready(self, meta: dict[str, Any]) -> None:
-        if self.state is not models.EnvironmentState.STARTING:
+        if self.state is not models.EnvironmentState.STARTING or self._stopping:
             return
         self.state = models.EnvironmentState.READY
         init_ms = meta.get("init_ms")
@@ -417,6 +419,7 @@ class RemoteInstance:
             _log.error(
                 "instance %s asked for code %s, which is not stored", self.instance_id, digest
             )
+            self.send(Kind.CODE, {"sha256": digest, "missing": 1})
             return
         self.send(Kind.CODE, {"sha256": digest}, data)
 

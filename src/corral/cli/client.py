@@ -132,10 +132,18 @@ def render_state(state: dict[str, Any]) -> Group:
         if host["overcommitted"]
         else "fits"
     )
-    parts.append(
-        f"host: {host['vCpu']} vCPU, {host['memoryMiB']} MiB; instances: "
-        f"{host['instanceVCpu']} vCPU, {host['instanceMemoryMiB']} MiB ({note})"
-    )
+    backend = state.get("backend") or {"name": "local"}
+    if backend["name"] == "ray":
+        parts.append(
+            f"instances: Ray cluster at {backend['address']}: {backend['nodes']} corral "
+            f"node(s), {backend['nodesInUse']} in use, {backend['nodesUnusable']} unusable"
+        )
+        parts.append(f"host: {host['vCpu']} vCPU, {host['memoryMiB']} MiB (API, classic functions)")
+    else:
+        parts.append(
+            f"host: {host['vCpu']} vCPU, {host['memoryMiB']} MiB; instances: "
+            f"{host['instanceVCpu']} vCPU, {host['instanceMemoryMiB']} MiB ({note})"
+        )
     info = state.get("sandboxInfo") or {"sandbox": state.get("sandbox", "?")}
     parts.append(
         f"sandbox: {info.get('sandbox')}"

@@ -203,6 +203,15 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+def _instances_line(backend: dict[str, object]) -> list[str]:
+    if backend["name"] != "ray":
+        return []
+    return [
+        f"instances: nodes of the Ray cluster at {backend['address']} "
+        f"({backend['nodes']} with the resource 'corral' now)"
+    ]
+
+
 def _announce(settings: Settings, endpoint: str, runtimes: list[str], svc: Services) -> None:
     info = {"endpoint": endpoint, "pid": os.getpid()}
     (settings.data_dir / "server.json").write_text(json.dumps(info))
@@ -213,6 +222,7 @@ def _announce(settings: Settings, endpoint: str, runtimes: list[str], svc: Servi
         "runtimes: "
         + (", ".join(runtimes) or "[red]none installed[/] (run `corral runtimes install`)"),
         f"sandbox: {sandbox['sandbox']} ({sandbox['isolation']}; network: {sandbox['network']})",
+        *_instances_line(svc.backend.describe()),
         f"try: aws lambda list-functions --endpoint-url {endpoint}",
     ]
     exports: list[str] = []

@@ -51,6 +51,7 @@ __all__ = ["RayBackend"]
 _log = logging.getLogger("corral.ray")
 _WATCH_INTERVAL_S = 0.5
 _KEEP_TERMINATED_S = 60.0
+_SUSPECT_S = 30.0
 
 
 @dataclass
@@ -155,6 +156,16 @@ class RayBackend:
             for n in corral_nodes
             if n.problem
         ]
+
+    def describe(self) -> dict[str, object]:
+        corral_nodes = [n for n in self._nodes.values() if n.info.alive]
+        return {
+            "name": "ray",
+            "address": self._settings.ray_address,
+            "nodes": len(corral_nodes),
+            "nodesInUse": sum(1 for n in corral_nodes if n.instance_id is not None),
+            "nodesUnusable": sum(1 for n in corral_nodes if n.problem),
+        }
 
     # instances ----------------------------------------------------------------------------
     def instances(self, capacity_provider: str | None = None) -> list[InstanceInfo]:
@@ -382,6 +393,9 @@ class RayBackend:
         node = self._nodes.get(instance.node_id or "")
         if node is not None and node.instance_id == instance.id:
             node.instance_id = None
+            # Most likely the node is dying and Ray has not said so yet: not there again
+            # before Ray has had time to tell (its default health checks take up to 30 s).
+            node.broken_until = time.monotonic() + _SUSPECT_S
         self._ended(instance, remote.lost_reason)
         if instance.actor is not None:
             self._tasks.spawn(

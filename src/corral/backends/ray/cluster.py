@@ -129,7 +129,8 @@ class RayCluster:
         except Exception as exc:
             self.stop_agent(handle)
             raise errors.BackendError(
-                f"the agent of instance {instance_id} did not start on node {node_id[:12]}: {exc}"
+                f"the agent of instance {instance_id} did not start on node {node_id[:12]}: "
+                f"{_gist(exc)}"
             ) from exc
         return handle, (str(host), int(port))
 
@@ -150,3 +151,10 @@ class RayCluster:
         from ray.autoscaler.sdk import request_resources
 
         request_resources(bundles=bundles)
+
+
+def _gist(exc: Exception) -> str:
+    """Ray's multi-line account of a failed actor in one line: what and why."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    why = [line for line in lines[1:] if line.startswith("The actor died because")]
+    return " ".join(lines[:1] + why) or type(exc).__name__
