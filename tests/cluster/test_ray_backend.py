@@ -170,6 +170,73 @@ def test_a_versions_environments_spread_over_two_nodes_and_serve_with_their_logs
     assert ray_server.state()["host"]["instanceVCpu"] == 0
 
 
+def test_a_providers_requirements_and_vcpu_cap_decide_which_nodes_it_takes(
+    rlam: LambdaClient, ray_server: Server
+) -> None:
+    """Nodes are m7i.large: a provider that allows only c7i.large gets none of them (its
+    instances wait for Ray's autoscaler), and one capped at 2 vCPUs takes one node at most:
+    its version, whose minimum is three environments of one vCPU, fails as on AWS."""
+    picky = rlam.create_capacity_provider(
+        CapacityProviderName=unique("rp"),
+        VpcConfig=SUBNETS,
+        PermissionsConfig=OPERATOR,
+        InstanceRequirements={"AllowedInstanceTypes": ["c7i.large"]},
+    )["CapacityProvider"]["CapacityProviderArn"]
+    capped = rlam.create_capacity_provider(
+        CapacityProviderName=unique("rp"),
+        VpcConfig=SUBNETS,
+        PermissionsConfig=OPERATOR,
+        CapacityProviderScalingConfig={"MaxVCpuCount": 2},
+    )["CapacityProvider"]["CapacityProviderArn"]
+    names = [unique("rf"), unique("rf")]
+    try:
+        for name, arn in zip(names, (picky, capped), strict=True):
+            rlam.create_function(
+                FunctionName=name,
+                Runtime="python3.11",
+                Role=ROLE,
+                Handler="app.handler",
+                Code={"ZipFile": echo_zip()},
+                MemorySize=2048,
+                CapacityProviderConfig=managed_config(arn, 2),
+                Publish=True,
+            )
+        failed = wait_for(
+            lambda: (
+                c
+                if (c := rlam.get_function_configuration(FunctionName=names[1], Qualifier="1"))[
+                    "State"
+                ]
+                == "Failed"
+                else None
+            ),
+            timeout_s=30,
+        )
+        assert failed["StateReasonCode"] == "CapacityProviderScalingLimitExceeded"
+        held = [i for i in instances(ray_server, capped) if i["node"]]
+        assert len(held) <= 1 and all(i["vCpu"] == 2 for i in held)
+        waiting = wait_for(lambda: instances(ray_server, picky), timeout_s=20)
+        assert all(i["state"] == "Pending" and not i["node"] for i in waiting)
+        assert (
+            rlam.get_function(FunctionName=names[0], Qualifier="1")["Configuration"]["State"]
+            == "Pending"
+        )
+        assert ray_server.state()["backend"]["nodesInUse"] <= 1
+        told = ray_server.get(
+            "/corral/v1/logs", capacityProvider=picky.rsplit(":", 1)[-1], limit="1000"
+        ).json()["events"]
+        assert any(
+            "Waiting for Ray's autoscaler" in e["message"] and "c7i.large" in e["message"]
+            for e in told
+        ), told
+    finally:
+        for name in names:
+            rlam.delete_function(FunctionName=name)
+        for arn in (picky, capped):
+            rlam.delete_capacity_provider(CapacityProviderName=arn)
+        wait_for(lambda: not held_by(ray_server, picky) and not held_by(ray_server, capped))
+
+
 def test_a_full_version_throttles_through_remote_agents(rlam: LambdaClient, provider: str) -> None:
     name = managed(rlam, provider, minimum=1, maximum=1, slots=1)
     with ThreadPoolExecutor(2) as pool:

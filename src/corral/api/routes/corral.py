@@ -72,14 +72,19 @@ def observed_state(svc: Services) -> dict[str, object]:
                 "instances": [_instance(svc, i, by_instance.get(i.id, [])) for i in mine],
             }
         )
-    # Instances on this host: every one with the local backend, none on Ray nodes.
-    live = [i for i in instances if i.state is not models.InstanceState.TERMINATED and not i.node]
+    # Instances on this host: every one with the local backend, none with Ray's.
+    backend = svc.backend.describe()
+    live = [
+        i
+        for i in instances
+        if i.state is not models.InstanceState.TERMINATED and backend["name"] == "local"
+    ]
     host_vcpus = os.cpu_count() or 1
     host_memory_mib = int(psutil.virtual_memory().total // (1024 * 1024))
     sliced_vcpus = sum(i.vcpus for i in live)
     sliced_memory = sum(i.memory_mib for i in live)
     return {
-        "backend": svc.backend.describe(),
+        "backend": backend,
         "sandbox": svc.sandbox.name,
         "sandboxInfo": svc.sandbox.describe(),
         "warnings": list(svc.sandbox_warnings) + svc.backend.warnings,
