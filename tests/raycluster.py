@@ -31,7 +31,9 @@ import psutil
 
 __all__ = ["RayCluster", "RayNode"]
 
-RAY = str(Path(sys.executable).parent / "ray")
+# Ray's command line through this interpreter (not the `ray` script, which a broken install
+# may lack).
+RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 HEAD_IP = "127.0.0.12"
 _TUNED_HEAD = {
     "RAY_health_check_period_ms": "500",
@@ -163,7 +165,7 @@ class RayCluster:
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [
-                    RAY,
+                    *RAY,
                     "start",
                     "--block",
                     "--node-ip-address",

@@ -68,9 +68,14 @@ class EnvironmentRegistry:
     # throttles ----------------------------------------------------------------------------
     def record_throttle(self, ref: models.VersionRef, cause: str) -> None:
         """An invocation of ``ref`` was refused with 429 because of ``cause``."""
+        self.throttles[(ref, cause)] += 1
+        self.record_saturation(ref)
+
+    def record_saturation(self, ref: models.VersionRef) -> None:
+        """An invocation of ``ref`` found no free slot (a 429, or it waits for one): the
+        scaler counts it as demand beyond the capacity."""
         first = ref not in self._throttles_since
         self._throttles_since[ref] += 1
-        self.throttles[(ref, cause)] += 1
         if first:
             for callback in self._on_throttle:
                 callback(ref)

@@ -73,6 +73,10 @@ def gauges(svc: Services) -> dict[SeriesKey, float]:
     for (function, version), value in concurrent.items():
         out[_key("corral_concurrent_executions", function=function, version=version)] = value
     _provider_gauges(svc, out)
+    for (function, version), stats in svc.metrics.snapshot().items():
+        if stats.queued:  # only functions that wait for slots (corral:queue-timeout-ms)
+            labels = {"function": function, "version": version}
+            out[_key("corral_queued_invocations", **labels)] = stats.queued_now
     out[_key("corral_async_events_queued")] = svc.async_invoker.pending
     return out
 
@@ -120,6 +124,9 @@ def counters(svc: Services) -> dict[SeriesKey, float]:
         out[_key("corral_invocations_total", **labels)] = stats.invocations
         out[_key("corral_errors_total", **labels)] = stats.errors
         out[_key("corral_duration_seconds_sum", **labels)] = stats.duration_sum_s
+        if stats.queued:
+            out[_key("corral_queued_total", **labels)] = stats.queued
+            out[_key("corral_queue_wait_seconds_total", **labels)] = stats.queue_wait_sum_s
     throttles = dict(svc.registry.throttles)
     versions |= {(ref.function, ref.version) for ref, _ in throttles}
     for function, version in versions:
@@ -192,6 +199,10 @@ _GAUGES = {
         "Instances by state.",
         ("capacity_provider", "instance_type", "state"),
     ),
+    "corral_queued_invocations": (
+        "Invocations waiting for a slot now (corral:queue-timeout-ms).",
+        ("function", "version"),
+    ),
     "corral_async_events_queued": (
         "Asynchronous invocations waiting in the queue (due, or waiting for a retry).",
         (),
@@ -206,6 +217,14 @@ _COUNTERS = {
     "corral_throttles": (
         "Invocations refused with 429, by cause.",
         ("cause", "function", "version"),
+    ),
+    "corral_queued": (
+        "Invocations that found every slot busy and waited for one (corral:queue-timeout-ms).",
+        ("function", "version"),
+    ),
+    "corral_queue_wait_seconds": (
+        "Seconds invocations waited for a slot, all together (divide by corral_queued_total).",
+        ("function", "version"),
     ),
     "corral_async_events_received": (
         "Asynchronous invocations queued (answered 202).",
@@ -260,6 +279,7 @@ _RATES = {
     "corral_invocations_total": "invocations_per_second",
     "corral_errors_total": "errors_per_second",
     "corral_throttles_total": "throttles_per_second",
+    "corral_queued_total": "queued_per_second",
 }
 
 
@@ -276,7 +296,8 @@ class MetricsSampler:
         for name, labels in list(values):
             if name == "corral_concurrent_executions":  # a live version: its rates start at 0
                 for rate in _RATES.values():
-                    values[(rate, labels)] = 0.0
+                    if rate != "queued_per_second":  # only where waiting is on
+                        values[(rate, labels)] = 0.0
         durations: dict[tuple[tuple[str, str], ...], float] = {}
         for key, value in current.items():
             name, labels = key

@@ -21,7 +21,7 @@ from corral.agent.registry import EnvironmentRegistry
 from corral.auth.keyring import KeyRing, write_credentials
 from corral.backends.base import Backend
 from corral.backends.local import LocalBackend
-from corral.core import errors, models
+from corral.core import errors, extras, models
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.router.asyncq import AsyncInvoker
@@ -121,6 +121,9 @@ class Services:
             registry=registry,
             cold_start=scaler.cold_start,
             metrics=metrics if metrics_on else None,
+            extras=lambda function: extras.function_extras(
+                catalog.tags.get(partition.function_arn(function))
+            ),
         )
         async_invoker = AsyncInvoker(
             settings=settings, catalog=catalog, events=events, router=router, partition=partition

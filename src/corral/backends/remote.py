@@ -215,6 +215,8 @@ class RemoteEnvironment:
         invocation = self._pending.pop(request_id, None)
         if invocation is not None:
             self._busy -= 1
+            if invocation.on_release is not None:
+                invocation.on_release()
 
     def usage(self, values: list[float]) -> None:
         self.cpu_utilization = float(values[0])

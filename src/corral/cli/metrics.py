@@ -25,6 +25,8 @@ _ROWS = (
     ("invocations_per_second", "invocations/s", "{:.1f}"),
     ("errors_per_second", "errors/s", "{:.1f}"),
     ("throttles_per_second", "throttles/s", "{:.1f}"),
+    ("queued_per_second", "queued/s", "{:.1f}"),
+    ("corral_queued_invocations", "waiting for a slot", "{:.0f}"),
     ("duration_mean_seconds", "duration (mean)", "{:.3f} s"),
     ("corral_concurrent_executions", "concurrent executions", "{:.0f}"),
     ("corral_execution_environments", "environments", "{:.0f}"),

@@ -1,7 +1,10 @@
 """Invoke: pick an environment with a free slot, hand it the invocation, await the result.
 
 Managed Instances versions are served by their warm environments only: when every slot of
-every ready environment is busy the caller gets 429 at once (never an unbounded queue).
+every ready environment is busy the caller gets 429 at once, as on AWS, unless the function
+turned on waiting with ``corral:queue-timeout-ms``: it then waits in its version's line
+(``waiting.WaitLine``, bounded by ``corral:queue-max``) for a slot that frees or a new
+environment, and only gets its 429 when that time is up.
 Classic versions run one invocation per environment; without an idle one, the router asks
 the scaler for a cold start, within the function's reserved concurrency or the account's
 unreserved pool. As on AWS, a function with reserved concurrency draws on its reservation
@@ -20,8 +23,10 @@ from dataclasses import dataclass
 from corral.agent.handle import EnvironmentHandle
 from corral.agent.registry import EnvironmentRegistry
 from corral.core import errors, models
+from corral.core.extras import FunctionExtras
 from corral.core.settings import Settings
 from corral.router.selection import choose, least_outstanding
+from corral.router.waiting import WaitLine
 from corral.runtime.invocation import (
     Invocation,
     InvocationResult,
@@ -35,6 +40,7 @@ from corral.telemetry.metrics import InvocationMetrics
 __all__ = ["ColdStarter", "InvokeRequest", "Router", "admit"]
 
 ColdStarter = Callable[[models.FunctionVersion], Awaitable[EnvironmentHandle]]
+ExtrasOf = Callable[[str], FunctionExtras]
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,12 @@ class Router:
         registry: EnvironmentRegistry,
         cold_start: ColdStarter,
         metrics: InvocationMetrics | None = None,
+        extras: ExtrasOf | None = None,
     ) -> None:
         self._settings = settings
+        self._extras = extras or (lambda function: FunctionExtras())
+        self._lines: dict[models.VersionRef, WaitLine] = {}
+        registry.subscribe(ready=self._environment_ready, ended=lambda environment: None)
         self._metrics = metrics
         self._catalog = catalog
         self._registry = registry
@@ -129,13 +139,66 @@ class Router:
                 del self._inflight[function]
 
     async def _invoke_managed(self, request: InvokeRequest) -> InvocationResult:
-        """Managed Instances: a warm environment with a free slot, or 429 at once."""
+        """Managed Instances: a warm environment with a free slot, or 429 at once (or after
+        waiting in line, with ``corral:queue-timeout-ms``)."""
         ref = request.version.ref
-        environment, cause = choose(self._registry.ready_for(ref))
+        line = self._lines.get(ref)
+        environment, cause = (
+            (None, "concurrency") if line else choose(self._registry.ready_for(ref))
+        )
+        if environment is None:
+            environment, cause = await self._wait_for_slot(request, cause)
         if environment is None:
             self._registry.record_throttle(ref, cause)
             raise errors.Throttled("Rate Exceeded.", cause=errors.ThrottleCause(cause))
         return await self._run(environment, request)
+
+    async def _wait_for_slot(
+        self, request: InvokeRequest, cause: str
+    ) -> tuple[EnvironmentHandle | None, str]:
+        """Wait in the version's line, if its function asks for it, until a slot is free."""
+        version = request.version
+        ref = version.ref
+        extras = self._extras(ref.function)
+        if not extras.queue_timeout_ms:
+            return None, cause
+        line = self._lines.setdefault(ref, WaitLine())
+        slots = sum(e.concurrency for e in self._registry.for_version(ref))
+        if len(line) >= extras.queue_limit(slots):
+            return None, cause
+        loop = asyncio.get_running_loop()
+        # Waiting never outlasts the function's own timeout: the caller would not get an
+        # answer in time anyway.
+        deadline = loop.time() + min(extras.queue_timeout_ms / 1000, version.spec.timeout_s)
+        self._registry.record_saturation(ref)  # a queue is saturation: the scaler adds
+        if self._metrics is not None:
+            self._metrics.queued(ref.function, ref.version, 1)
+        started = loop.time()
+        again = False
+        try:
+            while True:
+                if not await line.wait(deadline - loop.time(), again=again):
+                    return None, cause
+                environment, cause = choose(self._registry.ready_for(ref))
+                if environment is not None:
+                    return environment, cause
+                again = True
+        finally:
+            if self._metrics is not None:
+                self._metrics.queued(ref.function, ref.version, -1, loop.time() - started)
+            if not line:
+                self._lines.pop(ref, None)
+
+    def _slot_freed(self, ref: models.VersionRef) -> None:
+        line = self._lines.get(ref)
+        if line is not None:
+            line.wake_one()
+
+    def _environment_ready(self, environment: EnvironmentHandle) -> None:
+        line = self._lines.get(environment.ref)
+        if line is not None:
+            for _ in range(environment.concurrency):
+                line.wake_one()
 
     async def _run(
         self, environment: EnvironmentHandle, request: InvokeRequest
@@ -153,6 +216,9 @@ class Router:
             trace_id=new_trace_id(),
             tail=LogTail() if request.capture_logs else None,
         )
+        if request.version.spec.managed is not None:
+            ref = request.version.ref
+            invocation.on_release = lambda: self._slot_freed(ref)
         environment.dispatch(invocation)
         result = await invocation.future
         if self._metrics is not None:

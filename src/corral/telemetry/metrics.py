@@ -38,6 +38,11 @@ class InvocationStats:
     invocations: int = 0
     errors: int = 0
     duration_sum_s: float = 0.0
+    # Invocations that waited for a slot (``corral:queue-timeout-ms``): waiting now, in all,
+    # and the seconds they waited.
+    queued_now: int = 0
+    queued: int = 0
+    queue_wait_sum_s: float = 0.0
     # Per bucket of ``DURATION_BUCKETS_S`` (not cumulative), plus one for +Inf.
     buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS_S) + 1))
 
@@ -67,6 +72,18 @@ class InvocationMetrics:
             stats.errors += 1
         stats.duration_sum_s += duration_s
         stats.buckets[bisect.bisect_left(DURATION_BUCKETS_S, duration_s)] += 1
+
+    def queued(self, function: str, version: str, delta: int, waited_s: float = 0.0) -> None:
+        """An invocation starts waiting for a slot (+1), or stops after ``waited_s`` (-1)."""
+        key = (function, version)
+        stats = self._stats.get(key)
+        if stats is None:
+            stats = self._stats[key] = InvocationStats()
+        stats.queued_now += delta
+        if delta > 0:
+            stats.queued += delta
+        else:
+            stats.queue_wait_sum_s += waited_s
 
     def snapshot(self) -> dict[tuple[str, str], InvocationStats]:
         return dict(self._stats)

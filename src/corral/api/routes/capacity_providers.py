@@ -15,7 +15,7 @@ from corral.api.function_spec import ROLE_PATTERN
 from corral.api.http import handler, json_response, query, read_json
 from corral.api.routes.common import now_s, paginate, services
 from corral.api.services import Services
-from corral.core import errors, models
+from corral.core import errors, extras, models
 from corral.core.arns import capacity_provider_name
 
 __all__ = ["ROUTES"]
@@ -151,6 +151,7 @@ async def create_capacity_provider(request: Request) -> Response:
     tags = body.string_map("Tags") or {}
     if len(tags) > 50:
         raise errors.InvalidRequest("Number of tags exceeds resource tag limit.")
+    extras.check_provider_tags(tags)
     kms = (
         body.string("KmsKeyArn", max_len=10000, pattern=r"arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*")
         or ""

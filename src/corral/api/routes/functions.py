@@ -38,7 +38,7 @@ from corral.api.routes.common import (
 from corral.api.services import Services
 from corral.auth import sigv4
 from corral.auth.policy import ApiKey
-from corral.core import errors, models
+from corral.core import errors, extras, models
 from corral.core.arns import parse_function_name
 from corral.store.code import StoredCode
 
@@ -80,6 +80,7 @@ def _tags(body: Body) -> dict[str, str]:
     tags = body.string_map("Tags") or {}
     if len(tags) > _MAX_TAGS:
         raise errors.InvalidRequest("Number of tags exceeds resource tag limit.")
+    extras.check_function_tags(tags)
     return tags
 
 

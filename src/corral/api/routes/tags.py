@@ -12,7 +12,7 @@ from starlette.routing import Route
 from corral.api.http import handler, json_response, query_all, read_json
 from corral.api.routes.common import new_revision, services
 from corral.api.services import Services
-from corral.core import errors, models
+from corral.core import errors, extras, models
 
 __all__ = ["ROUTES"]
 
@@ -75,6 +75,10 @@ async def tag_resource(request: Request) -> Response:
     merged = {**svc.catalog.tags.get(arn), **tags}
     if len(merged) > _MAX_TAGS:
         raise errors.InvalidRequest("Number of tags exceeds resource tag limit.")
+    if ":function:" in arn:
+        extras.check_function_tags(merged)
+    else:
+        extras.check_provider_tags(tags)
     svc.catalog.tags.put(arn, merged)
     _touch(svc, arn)
     return json_response(204, None)

@@ -1,0 +1,105 @@
+"""Corral's opt-in extras beyond AWS, turned on with ``corral:`` tags (docs/beyond-aws.md).
+
+Tags because every tool that deploys Lambda functions can set them (boto3, the AWS CLI, SAM,
+CDK, Terraform) and AWS itself ignores them: the same template deploys to both. Without a
+``corral:`` tag a resource behaves as on AWS. Pure: parsing and checking only.
+
+Keys under ``corral:`` are Corral's: one it does not know is refused (a typo must not turn a
+setting off without a word), as is a value out of its range, with
+``InvalidParameterValueException`` naming the tag and what it accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from corral.core import errors
+
+__all__ = [
+    "PREFIX",
+    "QUEUE_MAX",
+    "QUEUE_TIMEOUT_MS",
+    "FunctionExtras",
+    "check_function_tags",
+    "check_provider_tags",
+    "function_extras",
+]
+
+PREFIX = "corral:"
+QUEUE_TIMEOUT_MS = "corral:queue-timeout-ms"
+QUEUE_MAX = "corral:queue-max"
+
+# Function tags: (lowest, highest) of their integer values.
+_FUNCTION_RANGES: dict[str, tuple[int, int]] = {
+    QUEUE_TIMEOUT_MS: (0, 900_000),
+    QUEUE_MAX: (1, 100_000),
+}
+# A version's queue holds this many times its slots unless ``corral:queue-max`` says otherwise.
+QUEUE_SLOTS_FACTOR = 10
+
+
+@dataclass(frozen=True)
+class FunctionExtras:
+    """What a function's ``corral:`` tags turn on."""
+
+    # A Managed Instances invocation that finds every slot busy waits this long for one
+    # (never past the function's timeout) before its 429; 0: 429 at once, as on AWS.
+    queue_timeout_ms: int = 0
+    # At most this many invocations wait per version; None: QUEUE_SLOTS_FACTOR x its slots.
+    queue_max: int | None = None
+
+    def queue_limit(self, slots: int) -> int:
+        """How many invocations may wait for a version with ``slots`` slots in all."""
+        if self.queue_max is not None:
+            return self.queue_max
+        return QUEUE_SLOTS_FACTOR * max(1, slots)
+
+
+def function_extras(tags: Mapping[str, str]) -> FunctionExtras:
+    """The extras a function's tags turn on.
+
+    Raises:
+        errors.InvalidRequest: a ``corral:`` tag Corral does not know, or a bad value.
+    """
+    values = _integers(tags, _FUNCTION_RANGES, "functions")
+    return FunctionExtras(
+        queue_timeout_ms=values.get(QUEUE_TIMEOUT_MS, 0),
+        queue_max=values.get(QUEUE_MAX),
+    )
+
+
+def check_function_tags(tags: Mapping[str, str]) -> None:
+    """Refuse bad ``corral:`` tags of a function (``InvalidParameterValueException``)."""
+    function_extras(tags)
+
+
+def check_provider_tags(tags: Mapping[str, str]) -> None:
+    """Refuse ``corral:`` tags of a capacity provider: none is a setting yet."""
+    _integers(tags, {}, "capacity providers")
+
+
+def _integers(
+    tags: Mapping[str, str], ranges: Mapping[str, tuple[int, int]], kind: str
+) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for key, raw in tags.items():
+        if not key.startswith(PREFIX):
+            continue
+        if key not in ranges:
+            known = ", ".join(sorted(ranges)) or "none yet"
+            raise errors.InvalidRequest(
+                f"Tag {key} is not a Corral setting for {kind} (known: {known}; "
+                "docs/beyond-aws.md)."
+            )
+        low, high = ranges[key]
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise errors.InvalidRequest(
+                f"Tag {key} must be a whole number from {low} to {high}, not '{raw[:64]}'."
+            )
+        found[key] = value
+    return found
