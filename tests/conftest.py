@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,12 @@ def server(
     yield srv
     pids = srv.tree()
     srv.stop(signal.SIGINT)
-    leftovers = [_describe(p) for p in pids if psutil.pid_exists(p) and _alive(p)]
+    # A process may still be on its way out (a slirp4netns tearing down its namespace is
+    # seen in disk sleep with its memory already gone): give those a few seconds.
+    deadline = time.monotonic() + 10.0
+    while (alive := [p for p in pids if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftovers = [_describe(p) for p in alive]
     assert not leftovers, f"processes left behind: {leftovers}\n{srv.log()[-3000:]}"
 
 

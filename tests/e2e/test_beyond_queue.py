@@ -34,8 +34,9 @@ TIMED = zip_code(
         "app.py": "import time\n\n"
         "def handler(event, context):\n"
         "    started = time.time()\n"
+        "    remaining_ms = context.get_remaining_time_in_millis()\n"
         "    time.sleep(event.get('sleep', 0))\n"
-        "    return {'started': started, 'n': event.get('n')}\n"
+        "    return {'started': started, 'n': event.get('n'), 'remaining_ms': remaining_ms}\n"
     }
 )
 
@@ -127,6 +128,9 @@ def test_a_burst_twice_the_slots_waits_in_order_and_nothing_is_throttled(
     # a slot freed.
     starts = [r["started"] for r in later]
     assert starts == sorted(starts)
+    # The caller's deadline ran from its arrival: the wait came out of the 60 s timeout.
+    assert all(r["remaining_ms"] > 59_000 for r in first)
+    assert all(r["remaining_ms"] < 58_500 for r in later)
     assert min(starts) >= min(r["started"] for r in first) + 1.9
     assert metric(server, "corral_queued_total", name) == 3
     assert metric(server, "corral_queue_wait_seconds_total", name) >= 3 * 1.0

@@ -207,6 +207,7 @@ class AsyncInvoker:
                     payload=event.payload,
                     client_context=event.client_context,
                     request_id=event.id,
+                    may_wait=False,
                 )
             )
         except errors.Throttled:

@@ -53,6 +53,9 @@ class InvokeRequest:
     client_context: str = ""
     capture_logs: bool = False
     request_id: str = ""
+    # A synchronous caller may wait for a slot (corral:queue-timeout-ms); an asynchronous
+    # event is not held: its queue retries it.
+    may_wait: bool = True
 
 
 def admit(
@@ -146,29 +149,31 @@ class Router:
         environment, cause = (
             (None, "concurrency") if line else choose(self._registry.ready_for(ref))
         )
+        waited_s = 0.0
         if environment is None:
-            environment, cause = await self._wait_for_slot(request, cause)
+            environment, cause, waited_s = await self._wait_for_slot(request, cause)
         if environment is None:
             self._registry.record_throttle(ref, cause)
             raise errors.Throttled("Rate Exceeded.", cause=errors.ThrottleCause(cause))
-        return await self._run(environment, request)
+        return await self._run(environment, request, waited_s)
 
     async def _wait_for_slot(
         self, request: InvokeRequest, cause: str
-    ) -> tuple[EnvironmentHandle | None, str]:
-        """Wait in the version's line, if its function asks for it, until a slot is free."""
+    ) -> tuple[EnvironmentHandle | None, str, float]:
+        """Wait in the version's line, if its function asks for it, until a slot is free;
+        return the environment (None: 429), the cause of a 429, and the seconds waited."""
         version = request.version
         ref = version.ref
         extras = self._extras(ref.function)
-        if not extras.queue_timeout_ms:
-            return None, cause
+        if not extras.queue_timeout_ms or not request.may_wait:
+            return None, cause, 0.0
         line = self._lines.setdefault(ref, WaitLine())
         slots = sum(e.concurrency for e in self._registry.for_version(ref))
         if len(line) >= extras.queue_limit(slots):
-            return None, cause
+            return None, cause, 0.0
         loop = asyncio.get_running_loop()
-        # Waiting never outlasts the function's own timeout: the caller would not get an
-        # answer in time anyway.
+        # The caller's deadline runs from its arrival: what it waits is taken from the
+        # function's timeout, and waiting never outlasts it.
         deadline = loop.time() + min(extras.queue_timeout_ms / 1000, version.spec.timeout_s)
         self._registry.record_saturation(ref)  # a queue is saturation: the scaler adds
         if self._metrics is not None:
@@ -178,10 +183,10 @@ class Router:
         try:
             while True:
                 if not await line.wait(deadline - loop.time(), again=again):
-                    return None, cause
+                    return None, cause, loop.time() - started
                 environment, cause = choose(self._registry.ready_for(ref))
                 if environment is not None:
-                    return environment, cause
+                    return environment, cause, loop.time() - started
                 again = True
         finally:
             if self._metrics is not None:
@@ -201,7 +206,7 @@ class Router:
                 line.wake_one()
 
     async def _run(
-        self, environment: EnvironmentHandle, request: InvokeRequest
+        self, environment: EnvironmentHandle, request: InvokeRequest, waited_s: float = 0.0
     ) -> InvocationResult:
         loop = self._loop
         if loop is None:
@@ -210,7 +215,7 @@ class Router:
             request_id=request.request_id or new_request_id(),
             payload=request.payload,
             invoked_arn=request.invoked_arn,
-            timeout_s=float(request.version.spec.timeout_s),
+            timeout_s=max(0.001, request.version.spec.timeout_s - waited_s),
             future=loop.create_future(),
             client_context=request.client_context,
             trace_id=new_trace_id(),
