@@ -118,9 +118,11 @@ def test_a_burst_twice_the_slots_waits_in_order_and_nothing_is_throttled(
 ) -> None:
     name = deploy(lam, make_function, provider_arn, {"corral:queue-timeout-ms": "20000"})
     with ThreadPoolExecutor(6) as pool:
-        running = [pool.submit(call, lam, name, 100 + n, 2.0) for n in range(3)]
+        # Slots free half a second apart and the waiting ones hold theirs 0.6 s: they start
+        # 2.0, 2.5 and 2.6 s in, far enough apart that the order they start in is theirs.
+        running = [pool.submit(call, lam, name, 100 + n, 2.0 + n / 2) for n in range(3)]
         wait_for(lambda: busy(server, name) == 3)
-        waiting = submit_in_line(pool, server, name, lambda n: call(lam, name, n, 0.2), 3)
+        waiting = submit_in_line(pool, server, name, lambda n: call(lam, name, n, 0.6), 3)
         assert not any(f.done() for f in running)  # they waited for these, not for a 429
         first = [f.result() for f in running]
         later = [f.result() for f in waiting]
@@ -128,6 +130,11 @@ def test_a_burst_twice_the_slots_waits_in_order_and_nothing_is_throttled(
     # a slot freed.
     starts = [r["started"] for r in later]
     assert starts == sorted(starts)
+    base = min(r["started"] for r in first)
+    assert all(b - a > 0.05 for a, b in zip(starts, starts[1:], strict=False)), (
+        [round(x - base, 3) for x in starts],
+        [round(r["started"] - base, 3) for r in first],
+    )
     # The caller's deadline ran from its arrival: the wait came out of the 60 s timeout.
     assert all(r["remaining_ms"] > 59_000 for r in first)
     assert all(r["remaining_ms"] < 58_500 for r in later)
