@@ -586,7 +586,7 @@ async def test_an_invocation_the_agent_has_no_slot_for_fails_as_gone(
     # agent's): the agent turns it away, and the slot it took here comes back.
     second = invocation({"until": str(tmp_path / "go")})
     environment.dispatch(second)
-    with pytest.raises(errors.EnvironmentGone, match="the execution environment stopped"):
+    with pytest.raises(errors.EnvironmentGone, match="the execution environment had no free slot"):
         await asyncio.wait_for(second.future, 10)
     assert environment.outstanding == 1 and not first.future.done()
     (tmp_path / "go").touch()

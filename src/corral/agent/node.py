@@ -373,7 +373,8 @@ class NodeAgent:
         request_id = str(meta["r"])
         environment = self._environments.get(environment_id)
         if environment is None or not environment.has_free_slot:
-            self._send(Kind.RESULT, {"e": environment_id, "r": request_id, "gone": 1, "rel": 1})
+            why = "stopped" if environment is None else "had no free slot"
+            self._send(Kind.RESULT, {"e": environment_id, "r": request_id, "gone": why, "rel": 1})
             return
         invocation = Invocation(
             request_id=request_id,

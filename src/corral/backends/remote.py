@@ -190,10 +190,12 @@ class RemoteEnvironment:
             self.released(request_id)
         if invocation is None or invocation.future.done():
             return
-        if meta.get("gone"):
+        gone = meta.get("gone")
+        if gone:
+            why = gone if isinstance(gone, str) else "stopped"
             invocation.future.set_exception(
                 errors.EnvironmentGone(
-                    f"RequestId: {request_id} Error: the execution environment stopped"
+                    f"RequestId: {request_id} Error: the execution environment {why}"
                 )
             )
             return
