@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corral.core import models
+from corral.core.extras import function_extras
 from corral.scaler import environments as envs
 from corral.scaler import policy
 from tests.factories import function_spec
@@ -243,3 +244,47 @@ def test_a_busy_classic_environment_is_never_reaped() -> None:
 
 def test_a_classic_version_never_gets_environments_started_by_the_scaler() -> None:
     assert _plan([_target(3, managed=False)], []) == []
+
+
+def _recycling(env_id: str, reason: str, for_s: float = 0.0) -> envs.ObservedEnvironment:
+    return envs.ObservedEnvironment(
+        env_id, REF, "r1", READY, 1, 0.0, True, recycle=reason, recycle_for_s=for_s
+    )
+
+
+def test_an_environment_due_for_recycling_is_replaced_before_it_drains() -> None:
+    due = _recycling("c", "recycled: 100 invocations >= 100")
+    actions = _plan([_target(3)], [_env("a"), _env("b"), due])
+    # It serves on while its replacement starts.
+    assert _stopped(actions) == {}
+    assert [a for a in actions if isinstance(a, envs.StartEnvironments)] == [
+        envs.StartEnvironments(REF, 1)
+    ]
+    # The replacement is starting: still no drain.
+    assert _stopped(_plan([_target(3)], [_env("a"), _env("b"), _env("d", STARTING), due])) == {}
+    # Ready: now it drains, with its reason, and nothing more starts.
+    actions = _plan([_target(3)], [_env("a"), _env("b"), _env("d"), due])
+    assert _stopped(actions) == {"c": "recycled: 100 invocations >= 100"}
+    assert not [a for a in actions if isinstance(a, envs.StartEnvironments)]
+
+
+def test_without_room_for_a_replacement_it_drains_after_a_while() -> None:
+    waited = _recycling("c", "recycled: memory 83% >= 80%", for_s=envs.RECYCLE_WAIT_S)
+    assert _stopped(_plan([_target(3)], [_env("a"), _env("b"), waited])) == {
+        "c": "recycled: memory 83% >= 80%"
+    }
+
+
+def test_recycle_reasons_name_the_limit_crossed() -> None:
+    extras = function_extras(
+        {
+            "corral:recycle-after-invocations": "100",
+            "corral:recycle-memory-percent": "80",
+            "corral:recycle-after-s": "3600",
+        }
+    )
+    assert extras.recycle_reason(99, 0.79, 3599) == ""
+    assert extras.recycle_reason(100, 0.1, 0) == "recycled: 100 invocations >= 100"
+    assert extras.recycle_reason(1, 0.834, 0) == "recycled: memory 83% >= 80%"
+    assert extras.recycle_reason(1, 0.1, 3600.4) == "recycled: 3600 s old >= 3600 s"
+    assert function_extras({}).recycle_reason(10**9, 1.0, 10**9) == ""

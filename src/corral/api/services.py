@@ -121,7 +121,7 @@ class Services:
             registry=registry,
             cold_start=scaler.cold_start,
             metrics=metrics if metrics_on else None,
-            extras=lambda function: extras.function_extras(
+            extras=lambda function: extras.stored_function_extras(
                 catalog.tags.get(partition.function_arn(function))
             ),
         )

@@ -20,20 +20,30 @@ __all__ = [
     "PREFIX",
     "QUEUE_MAX",
     "QUEUE_TIMEOUT_MS",
+    "RECYCLE_AFTER_INVOCATIONS",
+    "RECYCLE_AFTER_S",
+    "RECYCLE_MEMORY_PERCENT",
     "FunctionExtras",
     "check_function_tags",
     "check_provider_tags",
     "function_extras",
+    "stored_function_extras",
 ]
 
 PREFIX = "corral:"
 QUEUE_TIMEOUT_MS = "corral:queue-timeout-ms"
 QUEUE_MAX = "corral:queue-max"
+RECYCLE_AFTER_INVOCATIONS = "corral:recycle-after-invocations"
+RECYCLE_MEMORY_PERCENT = "corral:recycle-memory-percent"
+RECYCLE_AFTER_S = "corral:recycle-after-s"
 
 # Function tags: (lowest, highest) of their integer values.
 _FUNCTION_RANGES: dict[str, tuple[int, int]] = {
     QUEUE_TIMEOUT_MS: (0, 900_000),
     QUEUE_MAX: (1, 100_000),
+    RECYCLE_AFTER_INVOCATIONS: (1, 1_000_000_000),
+    RECYCLE_MEMORY_PERCENT: (10, 95),
+    RECYCLE_AFTER_S: (10, 30 * 86_400),
 }
 # A version's queue holds this many times its slots unless ``corral:queue-max`` says otherwise.
 QUEUE_SLOTS_FACTOR = 10
@@ -48,6 +58,24 @@ class FunctionExtras:
     queue_timeout_ms: int = 0
     # At most this many invocations wait per version; None: QUEUE_SLOTS_FACTOR x its slots.
     queue_max: int | None = None
+    # A Managed Instances environment past any of these is replaced (a new one first, then
+    # it drains): after so many invocations, at this share of MemorySize, after so long.
+    recycle_after_invocations: int | None = None
+    recycle_memory_percent: int | None = None
+    recycle_after_s: int | None = None
+
+    def recycle_reason(self, invocations: int, memory_utilization: float, age_s: float) -> str:
+        """Why an environment with these figures must be recycled ("" while it need not)."""
+        if self.recycle_after_invocations is not None:
+            if invocations >= self.recycle_after_invocations:
+                return f"recycled: {invocations} invocations >= {self.recycle_after_invocations}"
+        if self.recycle_memory_percent is not None:
+            percent = 100 * memory_utilization
+            if percent >= self.recycle_memory_percent:
+                return f"recycled: memory {percent:.0f}% >= {self.recycle_memory_percent}%"
+        if self.recycle_after_s is not None and age_s >= self.recycle_after_s:
+            return f"recycled: {age_s:.0f} s old >= {self.recycle_after_s} s"
+        return ""
 
     def queue_limit(self, slots: int) -> int:
         """How many invocations may wait for a version with ``slots`` slots in all."""
@@ -66,7 +94,18 @@ def function_extras(tags: Mapping[str, str]) -> FunctionExtras:
     return FunctionExtras(
         queue_timeout_ms=values.get(QUEUE_TIMEOUT_MS, 0),
         queue_max=values.get(QUEUE_MAX),
+        recycle_after_invocations=values.get(RECYCLE_AFTER_INVOCATIONS),
+        recycle_memory_percent=values.get(RECYCLE_MEMORY_PERCENT),
+        recycle_after_s=values.get(RECYCLE_AFTER_S),
     )
+
+
+def stored_function_extras(tags: Mapping[str, str]) -> FunctionExtras:
+    """The extras of tags already stored: ones stored before a check existed are ignored."""
+    try:
+        return function_extras(tags)
+    except errors.InvalidRequest:
+        return FunctionExtras()
 
 
 def check_function_tags(tags: Mapping[str, str]) -> None:

@@ -24,6 +24,9 @@ __all__ = [
 ]
 
 _LIVE = (models.EnvironmentState.STARTING, models.EnvironmentState.READY)
+# An environment due for recycling serves until its replacement is ready, or this long when
+# none can start (no room): then it drains anyway.
+RECYCLE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class ObservedEnvironment:
     outstanding: int
     idle_s: float
     managed: bool
+    # Why it must be replaced (its function's corral:recycle-* tags), and since when.
+    recycle: str = ""
+    recycle_for_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -106,11 +112,13 @@ def plan(
     Steps:
       1. Environments of versions that no longer exist, or (classic) of an older revision,
          or idle too long, are stopped.
-      2. For each Managed Instances version: a failure of its current revision while it
-         is being created or updated marks it ``Failed`` and stops its environments (an
-         ``Active`` version just replaces the environment); a version scaled to zero
-         (min = max = 0) stops everything and becomes ``Deactivated``, and ``Pending`` again
-         when scaled back up; otherwise environments beyond ``desired`` are stopped, missing
+      2. For each Managed Instances version: environments due for recycling are left out
+         of its count, so replacements start, and stopped (drained) once the others are
+         ready (or after ``RECYCLE_WAIT_S`` without room for one); a failure of its current
+         revision while it is being created or updated marks it ``Failed`` and stops its
+         environments (an ``Active`` version just replaces the environment); a version scaled
+         to zero (min = max = 0) stops everything and becomes ``Deactivated``, and ``Pending``
+         again when scaled back up; otherwise environments beyond ``desired`` are stopped, missing
          ones started, stale revisions stopped once the new one has its minimum ready, and a
          ``Pending`` version becomes ``Active`` once its minimum is ready.
     """
@@ -171,11 +179,21 @@ def plan(
                 )
             )
             continue
+        # Environments due for recycling are replaced first: they do not count towards what
+        # the version wants, and drain once as many others are ready.
+        recycling = [e for e in current if e.recycle]
+        current = [e for e in current if not e.recycle]
         stops.extend(_trim(current, target.wanted))
         missing = target.wanted - len(current)
         if missing > 0:
             starts.append(StartEnvironments(target.ref, missing))
         ready = sum(1 for e in current if e.state is models.EnvironmentState.READY)
+        replaced = ready >= target.wanted
+        stops.extend(
+            StopEnvironment(e.id, e.recycle)
+            for e in recycling
+            if replaced or e.recycle_for_s >= RECYCLE_WAIT_S
+        )
         if ready >= target.min_environments:
             stops.extend(StopEnvironment(e.id, "replaced by a new revision") for e in older)
             if target.state is models.FunctionState.PENDING or target.updating:

@@ -32,7 +32,7 @@ from corral.agent.environment import EnvironmentConfig
 from corral.agent.handle import EnvironmentHandle
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.base import ON_DEMAND, Backend, InstanceInfo
-from corral.core import errors, models
+from corral.core import errors, extras, models
 from corral.core.arns import Partition
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
@@ -73,6 +73,8 @@ class ScalerLoop:
         self._registry = registry
         self._partition = partition
         self._wake = asyncio.Event()
+        # When each environment was first seen due for recycling (corral:recycle-* tags).
+        self._recycle_since: dict[str, float] = {}
         self._failures: dict[tuple[models.VersionRef, str], env_plan.Failure] = {}
         self._desired: dict[models.VersionRef, policy.Decision] = {}
         self._types = cost_catalog.load()
@@ -107,6 +109,23 @@ class ScalerLoop:
                 pass
             self._wake.clear()
 
+    def _recycle_reason(self, environment: EnvironmentHandle) -> str:
+        """Why a ready Managed Instances environment must be replaced ("" if it need not)."""
+        if (
+            environment.config.spec.managed is None
+            or environment.state is not models.EnvironmentState.READY
+        ):
+            return ""
+        function = environment.ref.function
+        tags = self._catalog.tags.get(self._partition.function_arn(function))
+        if not any(key.startswith(extras.PREFIX) for key in tags):
+            return ""
+        return extras.stored_function_extras(tags).recycle_reason(
+            environment.invocations,
+            environment.memory_utilization,
+            time.time() - environment.created_s,
+        )
+
     async def tick(self) -> None:
         """Observe, plan and apply once (see the module docstring)."""
         self.ticks += 1
@@ -121,10 +140,14 @@ class ScalerLoop:
                 outstanding=e.outstanding,
                 idle_s=now - e.last_used_mono,
                 managed=e.config.spec.managed is not None,
+                recycle=(recycle := self._recycle_reason(e)),
+                recycle_for_s=now - self._recycle_since.setdefault(e.id, now) if recycle else 0.0,
             )
             for e in self._registry.all()
             if not e.reserved
         ]
+        for gone in [k for k in self._recycle_since if self._registry.get(k) is None]:
+            del self._recycle_since[gone]
         live_keys = {(t.ref, t.revision_id) for t in targets}
         for key in [k for k in self._failures if k not in live_keys]:
             del self._failures[key]
@@ -207,7 +230,10 @@ class ScalerLoop:
             if isinstance(action, env_plan.StopEnvironment):
                 environment = self._registry.get(action.environment_id)
                 if environment is not None:
-                    environment.request_drain(self._settings.drain_timeout_s, action.reason)
+                    drain_s = self._settings.drain_timeout_s
+                    if action.reason.startswith("recycled"):  # nothing it runs may fail
+                        drain_s = max(drain_s, environment.config.spec.timeout_s)
+                    environment.request_drain(drain_s, action.reason)
             elif isinstance(action, env_plan.MarkVersion):
                 self._mark(action)
             else:
