@@ -223,7 +223,8 @@ def test_bad_corral_tags_are_refused_with_the_tag_and_its_range(
         (
             {"corral:queue-timeout": "100"},
             "Tag corral:queue-timeout is not a Corral setting for functions (known: "
-            "corral:queue-max, corral:queue-timeout-ms; docs/beyond-aws.md).",
+            "corral:queue-max, corral:queue-timeout-ms, corral:recycle-after-invocations, "
+            "corral:recycle-after-s, corral:recycle-memory-percent; docs/beyond-aws.md).",
         ),
     ):
         assert error_of(

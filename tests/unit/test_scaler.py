@@ -288,3 +288,12 @@ def test_recycle_reasons_name_the_limit_crossed() -> None:
     assert extras.recycle_reason(1, 0.834, 0) == "recycled: memory 83% >= 80%"
     assert extras.recycle_reason(1, 0.1, 3600.4) == "recycled: 3600 s old >= 3600 s"
     assert function_extras({}).recycle_reason(10**9, 1.0, 10**9) == ""
+
+
+def test_recycled_environments_leave_one_per_ready_replacement() -> None:
+    due = [_recycling(name, f"recycled: {name}", for_s=s) for name, s in (("x", 5), ("y", 9))]
+    # Two due, one replacement ready so far: the one due longest leaves, the other serves on.
+    actions = _plan([_target(2)], [_env("n1"), _env("n2", STARTING), *due])
+    assert _stopped(actions) == {"y": "recycled: y"}
+    actions = _plan([_target(2)], [_env("n1"), _env("n2"), *due])
+    assert _stopped(actions) == {"x": "recycled: x", "y": "recycled: y"}

@@ -168,7 +168,10 @@ class RemoteEnvironment:
         try:
             await asyncio.wait_for(self._ended.wait(), timeout_s)
         except TimeoutError:
-            self.ended(models.EnvironmentState.FAILED, "its instance did not answer", None)
+            asked = self.end_reason
+            self.end_reason = ""  # what it was asked, and that nothing came back
+            why = "its instance did not answer"
+            self.ended(models.EnvironmentState.FAILED, f"{asked}: {why}" if asked else why, None)
 
     # what the agent says --------------------------------------------------------------------
     def became_ready(self, meta: dict[str, Any]) -> None:

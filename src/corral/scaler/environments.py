@@ -188,12 +188,12 @@ def plan(
         if missing > 0:
             starts.append(StartEnvironments(target.ref, missing))
         ready = sum(1 for e in current if e.state is models.EnvironmentState.READY)
-        replaced = ready >= target.wanted
-        stops.extend(
-            StopEnvironment(e.id, e.recycle)
-            for e in recycling
-            if replaced or e.recycle_for_s >= RECYCLE_WAIT_S
-        )
+        # One leaves for each replacement that is ready (the longest due first), so as many
+        # serve as the version wants all along; without room, after RECYCLE_WAIT_S anyway.
+        replaced = max(0, ready + len(recycling) - target.wanted)
+        for rank, env in enumerate(sorted(recycling, key=lambda e: -e.recycle_for_s)):
+            if rank < replaced or env.recycle_for_s >= RECYCLE_WAIT_S:
+                stops.append(StopEnvironment(env.id, env.recycle))
         if ready >= target.min_environments:
             stops.extend(StopEnvironment(e.id, "replaced by a new revision") for e in older)
             if target.state is models.FunctionState.PENDING or target.updating:

@@ -7,7 +7,7 @@ process is the agent's: if Ray ends it (the node dies, the server's driver goes)
 goes, and the runtimes it started get their parent-death signal.
 
 The node's scratch data (code cache, sockets, sandbox state) lives under
-``<tmp>/corral-node-<node id>``; runtimes in the node's runtimes directory, installed there on
+``<tmp>/corral-node-<digest of the node id>``; runtimes in the node's runtimes directory, installed there on
 first use if missing.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import tempfile
 import threading
 from concurrent.futures import Future
@@ -33,8 +34,13 @@ _STOP_TIMEOUT_S = 120.0
 
 
 def node_settings(settings: Settings, node_id: str) -> Settings:
-    """The server's settings as one node's agent uses them: its own scratch directory."""
-    data_dir = Path(tempfile.gettempdir()) / f"corral-node-{node_id[:16]}"
+    """The server's settings as one node's agent uses them: its own scratch directory.
+
+    Named by a digest of the whole node id: ids may share a prefix (the autoscaler's fake
+    nodes do), and two nodes of one machine must never share a directory.
+    """
+    digest = hashlib.sha256(node_id.encode()).hexdigest()[:16]
+    data_dir = Path(tempfile.gettempdir()) / f"corral-node-{digest}"
     return dataclasses.replace(settings, data_dir=data_dir, run_root=tempfile.gettempdir())
 
 
