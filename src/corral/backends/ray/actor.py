@@ -2,13 +2,13 @@
 
 The actor is a shell: it starts a thread running its own event loop (uvloop), where the
 node agent (``agent.node.NodeAgent``) runs, listening on the node's address for the
-server's link. Ray's own calls (``address``, ``stop``, ``exit``) only start and stop it. The actor's
-process is the agent's: if Ray ends it (the node dies, the server's driver goes), the agent
-goes, and the runtimes it started get their parent-death signal.
+server's link. Ray's own calls (``address``, ``stop``, ``exit``) only start and stop it. The
+actor's process is the agent's: if Ray ends it (the node dies, the server's driver goes), the
+agent goes, and the runtimes it started get their parent-death signal.
 
 The node's scratch data (code cache, sockets, sandbox state) lives under
-``<tmp>/corral-node-<digest of the node id>``; runtimes in the node's runtimes directory, installed there on
-first use if missing.
+``<tmp>/corral-node-<digest of the node id>``; runtimes in the node's runtimes directory,
+installed there on first use if missing.
 """
 
 from __future__ import annotations
