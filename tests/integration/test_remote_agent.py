@@ -599,9 +599,10 @@ async def test_a_note_about_throttled_output_comes_back_through_the_link(
     start_agent: StartAgent, connect: Connect
 ) -> None:
     server = await connect(start_agent(log_rate_bytes_per_s="262144"))
+    # 800 KB: well past the 256 KiB burst plus what refills while a slow machine prints.
     source = (
         "def handler(event, context):\n"
-        "    for _ in range(32):\n"
+        "    for _ in range(80):\n"
         "        print('y' * 10_000)\n"
         "    return 'done'\n"
     )
