@@ -105,6 +105,10 @@ class Services:
         runtimes = RuntimeRegistry(settings.runtimes_dir)
         registry = EnvironmentRegistry()
         backend = _backend(settings, sandbox, registry, recent, code)
+
+        def extras_of(function: str) -> extras.FunctionExtras:
+            return extras.stored_function_extras(catalog.tags.get(partition.function_arn(function)))
+
         scaler = ScalerLoop(
             settings=settings,
             catalog=catalog,
@@ -113,6 +117,7 @@ class Services:
             backend=backend,
             registry=registry,
             partition=partition,
+            extras=extras_of,
         )
         metrics = InvocationMetrics()
         router = Router(
@@ -121,9 +126,7 @@ class Services:
             registry=registry,
             cold_start=scaler.cold_start,
             metrics=metrics if metrics_on else None,
-            extras=lambda function: extras.stored_function_extras(
-                catalog.tags.get(partition.function_arn(function))
-            ),
+            extras=extras_of,
         )
         async_invoker = AsyncInvoker(
             settings=settings, catalog=catalog, events=events, router=router, partition=partition

@@ -11,7 +11,7 @@ setting off without a word), as is a value out of its range, with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from corral.core import errors
@@ -23,6 +23,7 @@ __all__ = [
     "RECYCLE_AFTER_INVOCATIONS",
     "RECYCLE_AFTER_S",
     "RECYCLE_MEMORY_PERCENT",
+    "ExtrasOf",
     "FunctionExtras",
     "check_function_tags",
     "check_provider_tags",
@@ -82,6 +83,11 @@ class FunctionExtras:
         if self.queue_max is not None:
             return self.queue_max
         return QUEUE_SLOTS_FACTOR * max(1, slots)
+
+
+# A function's extras by its name (the server reads its stored tags): one for the router and
+# the scaler.
+ExtrasOf = Callable[[str], FunctionExtras]
 
 
 def function_extras(tags: Mapping[str, str]) -> FunctionExtras:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from corral.agent.handle import EnvironmentHandle
 from corral.agent.registry import EnvironmentRegistry
 from corral.core import errors, models
-from corral.core.extras import FunctionExtras
+from corral.core.extras import ExtrasOf, FunctionExtras
 from corral.core.settings import Settings
 from corral.router.selection import choose, least_outstanding
 from corral.router.waiting import WaitLine
@@ -40,7 +40,6 @@ from corral.telemetry.metrics import InvocationMetrics
 __all__ = ["ColdStarter", "InvokeRequest", "Router", "admit"]
 
 ColdStarter = Callable[[models.FunctionVersion], Awaitable[EnvironmentHandle]]
-ExtrasOf = Callable[[str], FunctionExtras]
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,8 @@ class StartEnvironments:
 class StopEnvironment:
     environment_id: str
     reason: str
+    # Let what it runs finish, up to the function's timeout (not only the drain timeout).
+    until_done: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ def plan(
         replaced = max(0, ready + len(recycling) - target.wanted)
         for rank, env in enumerate(sorted(recycling, key=lambda e: -e.recycle_for_s)):
             if rank < replaced or env.recycle_for_s >= RECYCLE_WAIT_S:
-                stops.append(StopEnvironment(env.id, env.recycle))
+                stops.append(StopEnvironment(env.id, env.recycle, until_done=True))
         if ready >= target.min_environments:
             stops.extend(StopEnvironment(e.id, "replaced by a new revision") for e in older)
             if target.state is models.FunctionState.PENDING or target.updating:

@@ -32,8 +32,9 @@ from corral.agent.environment import EnvironmentConfig
 from corral.agent.handle import EnvironmentHandle
 from corral.agent.registry import EnvironmentRegistry
 from corral.backends.base import ON_DEMAND, Backend, InstanceInfo
-from corral.core import errors, extras, models
+from corral.core import errors, models
 from corral.core.arns import Partition
+from corral.core.extras import ExtrasOf, FunctionExtras
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
 from corral.cost import catalog as cost_catalog
@@ -64,8 +65,10 @@ class ScalerLoop:
         backend: Backend,
         registry: EnvironmentRegistry,
         partition: Partition,
+        extras: ExtrasOf | None = None,
     ) -> None:
         self._settings = settings
+        self._extras = extras or (lambda function: FunctionExtras())
         self._catalog = catalog
         self._code = code
         self._runtimes = runtimes
@@ -109,22 +112,22 @@ class ScalerLoop:
                 pass
             self._wake.clear()
 
-    def _recycle_reason(self, environment: EnvironmentHandle) -> str:
-        """Why a ready Managed Instances environment must be replaced ("" if it need not)."""
+    def _recycle(self, environment: EnvironmentHandle, now: float) -> tuple[str, float]:
+        """Why a ready Managed Instances environment must be replaced ("" if it need not),
+        and for how long it has been due."""
         if (
             environment.config.spec.managed is None
             or environment.state is not models.EnvironmentState.READY
         ):
-            return ""
-        function = environment.ref.function
-        tags = self._catalog.tags.get(self._partition.function_arn(function))
-        if not any(key.startswith(extras.PREFIX) for key in tags):
-            return ""
-        return extras.stored_function_extras(tags).recycle_reason(
+            return "", 0.0
+        reason = self._extras(environment.ref.function).recycle_reason(
             environment.invocations,
             environment.memory_utilization,
             time.time() - environment.created_s,
         )
+        if not reason:
+            return "", 0.0
+        return reason, now - self._recycle_since.setdefault(environment.id, now)
 
     async def tick(self) -> None:
         """Observe, plan and apply once (see the module docstring)."""
@@ -133,15 +136,14 @@ class ScalerLoop:
         targets = self._targets(now)
         observed = [
             env_plan.ObservedEnvironment(
-                id=e.id,
-                ref=e.ref,
-                revision_id=e.config.revision_id,
-                state=e.state,
-                outstanding=e.outstanding,
-                idle_s=now - e.last_used_mono,
-                managed=e.config.spec.managed is not None,
-                recycle=(recycle := self._recycle_reason(e)),
-                recycle_for_s=now - self._recycle_since.setdefault(e.id, now) if recycle else 0.0,
+                e.id,
+                e.ref,
+                e.config.revision_id,
+                e.state,
+                e.outstanding,
+                now - e.last_used_mono,
+                e.config.spec.managed is not None,
+                *self._recycle(e, now),
             )
             for e in self._registry.all()
             if not e.reserved
@@ -231,7 +233,7 @@ class ScalerLoop:
                 environment = self._registry.get(action.environment_id)
                 if environment is not None:
                     drain_s = self._settings.drain_timeout_s
-                    if action.reason.startswith("recycled"):  # nothing it runs may fail
+                    if action.until_done:  # nothing it runs may fail
                         drain_s = max(drain_s, environment.config.spec.timeout_s)
                     environment.request_drain(drain_s, action.reason)
             elif isinstance(action, env_plan.MarkVersion):

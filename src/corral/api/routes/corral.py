@@ -74,11 +74,8 @@ def observed_state(svc: Services) -> dict[str, object]:
         )
     # Instances on this host: every one with the local backend, none with Ray's.
     backend = svc.backend.describe()
-    live = [
-        i
-        for i in instances
-        if i.state is not models.InstanceState.TERMINATED and backend["name"] == "local"
-    ]
+    on_host = instances if backend["name"] == "local" else []
+    live = [i for i in on_host if i.state is not models.InstanceState.TERMINATED]
     host_vcpus = os.cpu_count() or 1
     host_memory_mib = int(psutil.virtual_memory().total // (1024 * 1024))
     sliced_vcpus = sum(i.vcpus for i in live)
