@@ -24,6 +24,7 @@ from tests.helpers import (
     echo_zip,
     returning,
     start_server,
+    wait_version_active,
 )
 
 _names = itertools.count()
@@ -153,6 +154,42 @@ def managed_config(provider_arn: str, concurrency: int = 4) -> Any:
             "PerExecutionEnvironmentMaxConcurrency": concurrency,
         }
     }
+
+
+def published_managed(
+    lam: LambdaClient,
+    make_function: Any,
+    provider_arn: str,
+    prefix: str,
+    code: bytes,
+    *,
+    slots: int,
+    tags: dict[str, str] | None = None,
+    environments: int = 3,
+    maximum: int | None = None,
+    **kwargs: Any,
+) -> str:
+    """A Managed Instances function (2 GiB, ``slots`` per environment) whose version 1 is
+    Active, then held at ``environments`` (pinned, or up to ``maximum``)."""
+    name: str = make_function(
+        prefix,
+        code=code,
+        MemorySize=2048,
+        CapacityProviderConfig=managed_config(provider_arn, slots),
+        **({"Tags": tags} if tags else {}),
+        **kwargs,
+    )
+    lam.publish_version(FunctionName=name)
+    wait_version_active(lam, name, "1")
+    lam.put_function_scaling_config(
+        FunctionName=name,
+        Qualifier="1",
+        FunctionScalingConfig={
+            "MinExecutionEnvironments": environments,
+            "MaxExecutionEnvironments": environments if maximum is None else maximum,
+        },
+    )
+    return name
 
 
 @pytest.fixture

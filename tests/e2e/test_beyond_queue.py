@@ -17,15 +17,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import managed_config
+from tests.conftest import published_managed
 from tests.helpers import (
     LambdaClient,
     Server,
     error_of,
     invoke,
-    pin_environments,
     wait_for,
-    wait_version_active,
     zip_code,
 )
 
@@ -51,28 +49,18 @@ def deploy(
     maximum: int | None = None,
 ) -> str:
     """One slot per environment, ``environments`` of them (up to ``maximum``)."""
-    name: str = make_function(
+    return published_managed(
+        lam,
+        make_function,
+        provider_arn,
         "queue",
-        code=TIMED,
-        MemorySize=2048,
+        TIMED,
+        slots=1,
+        tags=tags,
+        environments=environments,
+        maximum=maximum,
         Timeout=60,
-        CapacityProviderConfig=managed_config(provider_arn, 1),
-        Tags=tags,
     )
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
-    if maximum is None:
-        pin_environments(lam, name, environments)
-    else:
-        lam.put_function_scaling_config(
-            FunctionName=name,
-            Qualifier="1",
-            FunctionScalingConfig={
-                "MinExecutionEnvironments": environments,
-                "MaxExecutionEnvironments": maximum,
-            },
-        )
-    return name
 
 
 def metric(server: Server, name: str, function: str) -> float:

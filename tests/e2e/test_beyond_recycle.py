@@ -17,13 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import managed_config
+from tests.conftest import published_managed
 from tests.helpers import (
     LambdaClient,
     Server,
-    pin_environments,
     wait_for,
-    wait_version_active,
     zip_code,
 )
 
@@ -94,17 +92,9 @@ def test_an_environment_past_its_limit_is_replaced_without_a_failed_invocation(
     seconds: float,
     reason: str,
 ) -> None:
-    name: str = make_function(
-        "recycle",
-        code=LEAKY,
-        MemorySize=2048,
-        Timeout=30,
-        CapacityProviderConfig=managed_config(provider_arn, 2),
-        Tags={tag: value},
+    name = published_managed(
+        lam, make_function, provider_arn, "recycle", LEAKY, slots=2, tags={tag: value}, Timeout=30
     )
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
-    pin_environments(lam, name, 3)
     first = {e["id"] for e in server.environments(name)}
     seen = load(lam, name, event, seconds)
     assert seen["failed"] == []
@@ -121,15 +111,7 @@ def test_an_environment_past_its_limit_is_replaced_without_a_failed_invocation(
 def test_without_recycle_tags_environments_live_on(
     lam: LambdaClient, make_function: Any, provider_arn: str, server: Server
 ) -> None:
-    name: str = make_function(
-        "norecycle",
-        code=LEAKY,
-        MemorySize=2048,
-        CapacityProviderConfig=managed_config(provider_arn, 2),
-    )
-    lam.publish_version(FunctionName=name)
-    wait_version_active(lam, name, "1")
-    pin_environments(lam, name, 3)
+    name = published_managed(lam, make_function, provider_arn, "norecycle", LEAKY, slots=2)
     first = {e["id"] for e in server.environments(name)}
     seen = load(lam, name, {"sleep": 0.05}, 4)
     assert seen["failed"] == [] and seen["ok"] > 30
