@@ -48,7 +48,7 @@ class Hooks:
         self.deadlines.append(invocation.request_id)
         invocation.resolve(InvocationResult(payload=b"timeout", error_type="Sandbox.Timedout"))
 
-    def on_worker_lost(self, invocation: Invocation | None) -> None:
+    def on_worker_lost(self, invocation: Invocation | None, pid: int | None) -> None:
         if invocation is None:
             self.lost.append("(idle worker)")
             return

@@ -69,7 +69,7 @@ def test_the_runtime_becomes_a_pid_1_that_sigterm_can_stop() -> None:
     argv = _as_pid1(["/var/runtime/bin/python", "-m", "awslambdaric", "app.handler"])
     assert argv[:2] == ["/var/runtime/bin/python", "-c"]
     assert "c.signal(15" in argv[2] and "_run_module_as_main" in argv[2]
-    assert argv[3:] == ["", "awslambdaric", "app.handler"]  # no output socket: stdio as is
+    assert argv[3:] == ["", "-m", "awslambdaric", "app.handler"]  # no output socket: stdio as is
     assert _as_pid1(["/bin/true"]) == ["/bin/true"]
 
 
@@ -78,7 +78,7 @@ def test_the_pid_1_prelude_connects_stdout_and_stderr_to_the_output_socket() -> 
         ["/var/runtime/bin/python", "-m", "awslambdaric", "app.handler"],
         Path("/run/corral/log.sock"),
     )
-    assert argv[3:] == ["/run/corral/log.sock", "awslambdaric", "app.handler"]
+    assert argv[3:] == ["/run/corral/log.sock", "-m", "awslambdaric", "app.handler"]
     assert "os.dup2(s.fileno(), fd)" in argv[2]
     compile(argv[2], "<prelude>", "exec")  # the prelude is valid Python
 

@@ -46,3 +46,17 @@ def test_capacity_providers_have_no_corral_setting_yet() -> None:
     check_provider_tags({"team": "x"})
     with pytest.raises(errors.InvalidRequest, match="known: none yet"):
         check_provider_tags({"corral:idle-timeout-s": "600"})
+
+
+@pytest.mark.parametrize("tag", ["corral:fork-after-init", "corral:kill-on-timeout"])
+def test_worker_switches_take_true_or_false_in_any_case(tag: str) -> None:
+    assert function_extras({tag: "TRUE"}) != FunctionExtras()
+    assert function_extras({tag: " false "}) == FunctionExtras()
+    for bad in ("yes", "1", ""):
+        with pytest.raises(errors.InvalidRequest, match=f"Tag {tag} must be true or false"):
+            function_extras({tag: bad})
+
+
+def test_an_unknown_tag_is_told_the_switches_too() -> None:
+    with pytest.raises(errors.InvalidRequest, match="corral:fork-after-init"):
+        function_extras({"corral:fork": "true"})

@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
+import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,8 @@ _OVERLOAD = 0.95
 # When a worker vanishes, how long to wait for the runtime's exit status before failing
 # its invocation without one (the runtime itself may live on).
 _LOST_WORKER_WAIT_S = 1.0
+# When an idle worker's connection closes, how long before looking whether it exited.
+_LOST_IDLE_CHECK_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,19 @@ class EnvironmentConfig:
     instance_id: str
     revision_id: str
     capacity_provider: str | None = None
+    # Opt-in extras (``corral:`` tags) for Managed Instances workers: forked from one
+    # process that ran the init; killed and replaced when they run past a deadline.
+    fork_after_init: bool = False
+    kill_on_timeout: bool = False
 
     @property
     def concurrency(self) -> int:
         return self.spec.concurrency
+
+    @property
+    def owns_workers(self) -> bool:
+        """Whether Corral's worker pool runs the workers instead of awslambdaric's."""
+        return self.spec.managed is not None and (self.fork_after_init or self.kill_on_timeout)
 
     @property
     def vcpus(self) -> int:
@@ -172,6 +187,8 @@ class ExecutionEnvironment:
         self._out_of_memory = False
         self.reserved = False
         self._init_error: tuple[str, bytes] | None = None
+        # Requests whose worker was killed at their deadline (corral:kill-on-timeout).
+        self._killed: set[str] = set()
         self._cold_pending = config.spec.managed is None
         self.stream = EnvironmentStream(
             config,
@@ -292,6 +309,7 @@ class ExecutionEnvironment:
                 log_stream=self.stream.name,
                 log_socket=log_socket,
                 tmp_dir=layout.tmp_dir,
+                fork_after_init=cfg.owns_workers and cfg.fork_after_init,
             )
         )
         stdout = self._channels.socket_pair("stdout")
@@ -299,7 +317,7 @@ class ExecutionEnvironment:
         try:
             self._process = await slot.start(
                 RuntimeCommand(
-                    argv=[str(layout.python), "-m", "awslambdaric", cfg.spec.handler],
+                    argv=_runtime_argv(cfg, layout.python),
                     env=env,
                     stdout=stdout,
                     stderr=stderr,
@@ -438,7 +456,9 @@ class ExecutionEnvironment:
             f"{invocation.timeout_s:.2f} seconds"
         )
         self._fail_invocation(invocation, "Sandbox.Timedout", message)
-        if self.config.spec.managed is not None:
+        if self.config.owns_workers and self.config.kill_on_timeout:
+            self._kill_worker(invocation)
+        elif self.config.spec.managed is not None:
             # The code runs on (LMI_FACTS §2.7); a worker that never comes back is recycled.
             asyncio.get_running_loop().call_later(
                 self._stuck_grace_s, self._check_stuck, invocation
@@ -449,21 +469,39 @@ class ExecutionEnvironment:
             self.state = models.EnvironmentState.DRAINING
             self._tasks.spawn(self.stop("timed out"), name="reset")
 
-    def on_worker_lost(self, invocation: Invocation | None) -> None:
+    def on_worker_lost(self, invocation: Invocation | None, pid: int | None) -> None:
         if self._out_of_memory or (self._process is not None and self._process.out_of_memory()):
             # The kernel killed a process for memory: the environment is unhealthy and
             # goes, failing everything it holds with Runtime.OutOfMemory (LMI_FACTS §3.4).
             self._kill_out_of_memory(invocation)
             return
-        if self.state is models.EnvironmentState.READY:
-            if self.config.spec.managed is None:
-                self.state = models.EnvironmentState.DRAINING  # the runtime was the worker
-            else:
-                # A worker is gone and the runtime will not restart it: replace the
-                # environment, letting the other workers finish what they run.
-                self.request_drain(self.config.spec.timeout_s, "a runtime worker exited")
+        if invocation is not None and invocation.request_id in self._killed:
+            # Killed at its deadline (corral:kill-on-timeout): the pool forks a new worker.
+            self._killed.discard(invocation.request_id)
+            return
+        if invocation is None and pid is not None and self.config.spec.managed is not None:
+            # An idle worker's connection closed: its client may just have opened another
+            # (the native client does after a 410 for a late answer). Gone only if it exited.
+            self._tasks.spawn(self._confirm_lost(pid), name="lost-idle")
+            return
+        self._worker_gone()
         if invocation is not None:
             self._tasks.spawn(self._fail_lost(invocation), name="lost")
+
+    def _worker_gone(self) -> None:
+        if self.state is not models.EnvironmentState.READY:
+            return
+        if self.config.spec.managed is None:
+            self.state = models.EnvironmentState.DRAINING  # the runtime was the worker
+        else:
+            # A worker is gone and the runtime will not restart it: replace the
+            # environment, letting the other workers finish what they run.
+            self.request_drain(self.config.spec.timeout_s, "a runtime worker exited")
+
+    async def _confirm_lost(self, pid: int) -> None:
+        await asyncio.sleep(_LOST_IDLE_CHECK_S)
+        if not procfs.process_alive(pid):
+            self._worker_gone()
 
     def on_init_error(self, error_type: str, body: bytes) -> None:
         self._init_error = (error_type, body)
@@ -529,6 +567,24 @@ class ExecutionEnvironment:
             "Runtime.OutOfMemory" if status.out_of_memory else "Runtime.ExitError",
             f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
             f"{status.describe()}",
+        )
+
+    def _kill_worker(self, invocation: Invocation) -> None:
+        """End the worker running a timed-out invocation; its pool forks a fresh one."""
+        pid = invocation.worker_pid
+        if pid is None or invocation.runtime_answered:
+            return
+        self._killed.add(invocation.request_id)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            self._killed.discard(invocation.request_id)
+            return
+        _log.info(
+            "environment %s: killed worker %d, still running request %s at its timeout",
+            self.id[:8],
+            pid,
+            invocation.request_id,
         )
 
     def _check_stuck(self, invocation: Invocation) -> None:
@@ -688,6 +744,18 @@ class ExecutionEnvironment:
             shutil.rmtree(self._dir, True)
 
         await asyncio.to_thread(remove)
+
+
+@functools.cache
+def _worker_pool_source() -> str:
+    return resources.files("corral.runtime").joinpath("workerpool.py").read_text()
+
+
+def _runtime_argv(config: EnvironmentConfig, python: Path) -> list[str]:
+    """The runtime's command: awslambdaric's, or Corral's worker pool when an extra needs it."""
+    if config.owns_workers:
+        return [str(python), "-c", _worker_pool_source(), config.spec.handler]
+    return [str(python), "-m", "awslambdaric", config.spec.handler]
 
 
 def _init_error_story(error_type: str, body: bytes) -> str:

@@ -73,6 +73,8 @@ def config_to_wire(config: EnvironmentConfig) -> dict[str, Any]:
         "instance_id": config.instance_id,
         "revision_id": config.revision_id,
         "capacity_provider": config.capacity_provider,
+        "fork_after_init": config.fork_after_init,
+        "kill_on_timeout": config.kill_on_timeout,
     }
 
 
@@ -92,6 +94,8 @@ def config_from_wire(
         instance_id=str(data["instance_id"]),
         revision_id=str(data["revision_id"]),
         capacity_provider=data.get("capacity_provider"),
+        fork_after_init=bool(data.get("fork_after_init", False)),
+        kill_on_timeout=bool(data.get("kill_on_timeout", False)),
     )
 
 

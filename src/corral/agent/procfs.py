@@ -47,3 +47,13 @@ def tcp_socket_owner(pids: Iterable[int], local_port: int, remote_port: int) -> 
                     if os.readlink(f"{fd_dir}/{fd}") == target:
                         return pid
     return None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] not in (b"Z", b"X")

@@ -58,6 +58,8 @@ class RuntimeEnvInputs:
     log_stream: str
     log_socket: Path | None
     tmp_dir: Path
+    # Corral's worker pool forks the workers after one init (corral:fork-after-init).
+    fork_after_init: bool = False
 
 
 def runtime_environment(inputs: RuntimeEnvInputs) -> dict[str, str]:
@@ -96,6 +98,8 @@ def runtime_environment(inputs: RuntimeEnvInputs) -> dict[str, str]:
         env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(spec.concurrency)
         if inputs.log_socket is not None:
             env["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"] = str(inputs.log_socket)
+        if inputs.fork_after_init:
+            env["_CORRAL_FORK_AFTER_INIT"] = "1"  # read and removed by the pool
     else:
         env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand"
     return env

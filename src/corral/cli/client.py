@@ -188,9 +188,11 @@ def render_state(state: dict[str, Any]) -> Group:
                 if env is None:
                     table.add_row(*cells, "-", "", "", "", "")
                     continue
+                pool = env.get("workerPool", "awslambdaric")
                 table.add_row(
                     *cells,
-                    f"{env['id'][:12]} {env['state']}",
+                    f"{env['id'][:12]} {env['state']}"
+                    + ("" if pool == "awslambdaric" else f"\nworkers: {pool}"),
                     env["functionArn"].split(":function:")[1],
                     f"{env['concurrency']}/{env['concurrencyLimit']}",
                     _pct(env["cpuUtilization"]),

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from corral.core import errors
 
 __all__ = [
+    "FORK_AFTER_INIT",
+    "KILL_ON_TIMEOUT",
     "PREFIX",
     "QUEUE_MAX",
     "QUEUE_TIMEOUT_MS",
@@ -37,6 +39,8 @@ QUEUE_MAX = "corral:queue-max"
 RECYCLE_AFTER_INVOCATIONS = "corral:recycle-after-invocations"
 RECYCLE_MEMORY_PERCENT = "corral:recycle-memory-percent"
 RECYCLE_AFTER_S = "corral:recycle-after-s"
+FORK_AFTER_INIT = "corral:fork-after-init"
+KILL_ON_TIMEOUT = "corral:kill-on-timeout"
 
 # Function tags: (lowest, highest) of their integer values.
 _FUNCTION_RANGES: dict[str, tuple[int, int]] = {
@@ -46,6 +50,8 @@ _FUNCTION_RANGES: dict[str, tuple[int, int]] = {
     RECYCLE_MEMORY_PERCENT: (10, 95),
     RECYCLE_AFTER_S: (10, 30 * 86_400),
 }
+# Function tags that are switches: ``true`` or ``false``.
+_FUNCTION_SWITCHES = frozenset({FORK_AFTER_INIT, KILL_ON_TIMEOUT})
 # A version's queue holds this many times its slots unless ``corral:queue-max`` says otherwise.
 QUEUE_SLOTS_FACTOR = 10
 
@@ -64,6 +70,10 @@ class FunctionExtras:
     recycle_after_invocations: int | None = None
     recycle_memory_percent: int | None = None
     recycle_after_s: int | None = None
+    # Python workers are forked from one process that ran the function's init.
+    fork_after_init: bool = False
+    # A worker still running an invocation at its deadline is killed and replaced.
+    kill_on_timeout: bool = False
 
     def recycle_reason(self, invocations: int, memory_utilization: float, age_s: float) -> str:
         """Why an environment with these figures must be recycled ("" while it need not)."""
@@ -96,8 +106,10 @@ def function_extras(tags: Mapping[str, str]) -> FunctionExtras:
     Raises:
         errors.InvalidRequest: a ``corral:`` tag Corral does not know, or a bad value.
     """
-    values = _integers(tags, _FUNCTION_RANGES, "functions")
+    values = _values(tags, _FUNCTION_RANGES, _FUNCTION_SWITCHES, "functions")
     return FunctionExtras(
+        fork_after_init=values.get(FORK_AFTER_INIT, 0) == 1,
+        kill_on_timeout=values.get(KILL_ON_TIMEOUT, 0) == 1,
         queue_timeout_ms=values.get(QUEUE_TIMEOUT_MS, 0),
         queue_max=values.get(QUEUE_MAX),
         recycle_after_invocations=values.get(RECYCLE_AFTER_INVOCATIONS),
@@ -121,18 +133,28 @@ def check_function_tags(tags: Mapping[str, str]) -> None:
 
 def check_provider_tags(tags: Mapping[str, str]) -> None:
     """Refuse ``corral:`` tags of a capacity provider: none is a setting yet."""
-    _integers(tags, {}, "capacity providers")
+    _values(tags, {}, frozenset(), "capacity providers")
 
 
-def _integers(
-    tags: Mapping[str, str], ranges: Mapping[str, tuple[int, int]], kind: str
+def _values(
+    tags: Mapping[str, str],
+    ranges: Mapping[str, tuple[int, int]],
+    switches: frozenset[str],
+    kind: str,
 ) -> dict[str, int]:
+    """The ``corral:`` tags' values: whole numbers, and switches as 1 (true) or 0 (false)."""
     found: dict[str, int] = {}
     for key, raw in tags.items():
         if not key.startswith(PREFIX):
             continue
+        if key in switches:
+            word = raw.strip().lower()
+            if word not in ("true", "false"):
+                raise errors.InvalidRequest(f"Tag {key} must be true or false, not '{raw[:64]}'.")
+            found[key] = int(word == "true")
+            continue
         if key not in ranges:
-            known = ", ".join(sorted(ranges)) or "none yet"
+            known = ", ".join(sorted({*ranges, *switches})) or "none yet"
             raise errors.InvalidRequest(
                 f"Tag {key} is not a Corral setting for {kind} (known: {known}; "
                 "docs/beyond-aws.md)."

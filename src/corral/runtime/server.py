@@ -105,11 +105,13 @@ class RuntimeHooks(Protocol):
     def on_deadline(self, invocation: Invocation) -> None:
         """The caller's deadline passed before the runtime answered."""
 
-    def on_worker_lost(self, invocation: Invocation | None) -> None:
-        """A worker disconnected: while running ``invocation``, or while idle (None).
+    def on_worker_lost(self, invocation: Invocation | None, pid: int | None) -> None:
+        """A worker (``pid``, if known) disconnected: while running ``invocation``, or while
+        idle (None).
 
-        Runtime workers keep their connection for life, so a lost connection of a worker
-        that has polled means the worker exited.
+        Runtime workers keep their connection for life, except that a client may open a
+        new one after an error answer (a late post's 410): an idle worker's lost connection
+        means it exited only if its process is gone.
         """
 
     def on_init_error(self, error_type: str, body: bytes) -> None:
@@ -448,9 +450,9 @@ class RuntimeApiServer:
         if invocation is not None and not invocation.runtime_answered:
             self._running.pop(invocation.request_id, None)
             self._release(invocation)
-            self._hooks.on_worker_lost(invocation)
+            self._hooks.on_worker_lost(invocation, conn.pid)
         elif conn.polled and self._accepting:
-            self._hooks.on_worker_lost(None)
+            self._hooks.on_worker_lost(None, conn.pid)
 
 
 def _error_type_from_body(body: bytes) -> str:

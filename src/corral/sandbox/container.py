@@ -75,7 +75,8 @@ class ContainerOptions:
 # its native client), connects stdout and stderr to the environment's log socket when one is
 # named (runc relays a foreground container's stdio through pipes, so a line written just
 # before an answer could reach Corral after it; a socket of its own has no relay, and the
-# kernel tells Corral its pid), and then runs the module exactly as ``python -m`` does. A
+# kernel tells Corral its pid), and then runs the module exactly as ``python -m`` does (or
+# the program, as ``python -c`` does). A
 # SIGTERM handler the function installs itself replaces this one, as it would on Lambda.
 _PID1_PRELUDE = """
 import ctypes, os, runpy, socket, sys
@@ -88,14 +89,20 @@ if path:
         s.connect(path)
         os.dup2(s.fileno(), fd)
         s.close()
-runpy._run_module_as_main(sys.argv.pop(1))
+if sys.argv.pop(1) == "-m":
+    runpy._run_module_as_main(sys.argv.pop(1))
+else:
+    code = sys.argv.pop(1)
+    sys.argv[0] = "-c"
+    exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
 """
 
 
 def _as_pid1(argv: Sequence[str], output_socket: Path | None = None) -> list[str]:
-    """``python -m module args`` as a command fit to be a container's pid 1."""
-    if len(argv) >= 3 and argv[1] == "-m":
-        return [argv[0], "-c", _PID1_PRELUDE, str(output_socket or ""), *argv[2:]]
+    """``python -m module args`` (or ``python -c program args``) as a command fit to be a
+    container's pid 1."""
+    if len(argv) >= 3 and argv[1] in ("-m", "-c"):
+        return [argv[0], "-c", _PID1_PRELUDE, str(output_socket or ""), *argv[1:]]
     return list(argv)
 
 

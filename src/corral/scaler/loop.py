@@ -440,6 +440,7 @@ class ScalerLoop:
         code_dir = await asyncio.to_thread(
             self._code.ensure_unpacked, base64.b64decode(spec.code_sha256).hex()
         )
+        extras = self._extras(version.function_name)
         return EnvironmentConfig(
             ref=version.ref,
             spec=spec,
@@ -456,6 +457,8 @@ class ScalerLoop:
             instance_id=instance_id,
             revision_id=version.revision_id,
             capacity_provider=provider,
+            fork_after_init=extras.fork_after_init,
+            kill_on_timeout=extras.kill_on_timeout,
         )
 
     async def cold_start(self, version: models.FunctionVersion) -> EnvironmentHandle:

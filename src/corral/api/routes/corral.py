@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
+from corral.agent.environment import EnvironmentConfig
 from corral.agent.handle import EnvironmentHandle
 from corral.api.http import handler, json_response
 from corral.api.routes.common import services
@@ -140,7 +141,16 @@ def _environment(svc: Services, env: EnvironmentHandle) -> dict[str, object]:
         "pid": env.pid,
         "logStream": env.log_stream,
         "endReason": env.end_reason,
+        "initDurationMs": None if env.init_duration_ms is None else round(env.init_duration_ms, 1),
+        "workerPool": _worker_pool(env.config),
     }
+
+
+def _worker_pool(config: EnvironmentConfig) -> str:
+    """Who runs the environment's workers (docs/beyond-aws.md)."""
+    if not config.owns_workers:
+        return "awslambdaric"
+    return "corral: forked after init" if config.fork_after_init else "corral"
 
 
 ROUTES = [
