@@ -202,8 +202,11 @@ def invocation(
     )
 
 
-async def ready(remote: Server, **spec: Any) -> RemoteEnvironment:
-    environment = remote.instance.launch(uuid.uuid4().hex, config(remote, **spec))
+async def ready(
+    remote: Server, *, options: dict[str, Any] | None = None, **spec: Any
+) -> RemoteEnvironment:
+    launched = dataclasses.replace(config(remote, **spec), **(options or {}))
+    environment = remote.instance.launch(uuid.uuid4().hex, launched)
     remote.registry.add(environment)  # as the backend does
     await asyncio.wait_for(environment.wait_ready(), 60)
     return environment
@@ -291,6 +294,30 @@ async def test_a_timed_out_invocation_frees_its_slot_when_its_runtime_answers(
     assert result.error_type == "Sandbox.Timedout"
     assert environment.outstanding == 1  # the code runs on (Managed Instances)
     await eventually(lambda: environment.outstanding == 0, timeout_s=10)
+
+
+@pytest.mark.asyncio
+async def test_a_remote_worker_past_its_deadline_is_killed_and_replaced_when_asked(
+    remote: Server,
+) -> None:
+    environment = await ready(
+        remote,
+        options={"kill_on_timeout": True, "fork_after_init": True},
+        managed=models.ManagedInstancesConfig(
+            "arn:aws:lambda:us-east-1:123456789012:capacity-provider:p", 2
+        ),
+        memory_size_mb=2048,
+    )
+    job = invocation({"sleep": 60}, timeout_s=0.5)
+    environment.dispatch(job)
+    result = await asyncio.wait_for(job.future, 30)
+    assert result.error_type == "Sandbox.Timedout"
+    # The LAUNCH frame carried the option: the worker is killed, its slot free again.
+    await eventually(lambda: environment.outstanding == 0, timeout_s=5)
+    again = invocation({"mark": "after"})
+    environment.dispatch(again)
+    assert (await asyncio.wait_for(again.future, 30)).error_type is None
+    assert environment.state is models.EnvironmentState.READY
 
 
 @pytest.mark.asyncio
