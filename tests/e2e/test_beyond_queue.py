@@ -211,6 +211,7 @@ def test_bad_corral_tags_are_refused_with_the_tag_and_its_range(
         (
             {"corral:queue-timeout": "100"},
             "Tag corral:queue-timeout is not a Corral setting for functions (known: "
+            "corral:fork-after-init, corral:kill-on-timeout, "
             "corral:queue-max, corral:queue-timeout-ms, corral:recycle-after-invocations, "
             "corral:recycle-after-s, corral:recycle-memory-percent; docs/beyond-aws.md).",
         ),
@@ -233,7 +234,12 @@ def test_bad_corral_tags_are_refused_with_the_tag_and_its_range(
     assert "from 0 to 900000" in message
     assert lam.list_tags(Resource=arn)["Tags"] == {"team": "corral:anything", "owner": "me"}
     code, status, message = error_of(
-        lam.tag_resource, Resource=provider_arn, Tags={"corral:idle-timeout-s": "600"}
+        lam.tag_resource, Resource=provider_arn, Tags={"corral:queue-timeout-ms": "600"}
     )
     assert (code, status) == ("InvalidParameterValueException", 400)
-    assert "not a Corral setting for capacity providers (known: none yet" in message
+    assert "not a Corral setting for capacity providers (known: corral:idle-timeout-s" in message
+    code, status, message = error_of(
+        lam.tag_resource, Resource=provider_arn, Tags={"corral:idle-timeout-s": "30"}
+    )
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert "from 60 to 86400" in message

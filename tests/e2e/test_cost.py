@@ -115,6 +115,26 @@ def test_the_web_console_gets_the_same_estimate_as_json(server: Server) -> None:
     assert (status, error) == (400, "InvalidParameterValueException")
 
 
+def test_the_estimate_knows_scale_to_zero(server: Server) -> None:
+    base = "/corral/v1/cost/estimate?rps=0.001&durationMs=100&instanceType=c6a.large"
+    _, _, always = raw(server, "GET", base)
+    status, _, sleepy = raw(server, "GET", base + "&idleTimeoutS=300")
+    assert status == 200
+    assert sleepy == estimate(
+        "--rps", "0.001", "--duration-ms", "100", "--instance-type", "c6a.large",
+        "--idle-timeout-s", "300",
+    )  # fmt: skip
+    # Up about a quarter of the time (1 - e^-0.3), so about a quarter of the instance-hours.
+    ratio = (
+        sleepy["managedInstances"]["instanceHours"] / always["managedInstances"]["instanceHours"]
+    )
+    assert 0.25 < ratio < 0.27
+    assert sleepy["managedInstances"]["coldStartsPerMonth"] > 1000
+    assert always["managedInstances"]["coldStartsPerMonth"] == 0
+    status, error, _ = raw(server, "GET", base + "&idleTimeoutS=10")
+    assert (status, error) == (400, "InvalidParameterValueException")
+
+
 def test_report_prices_what_a_function_really_served(
     server: Server, lam: LambdaClient, provider_arn: str, make_function: Any
 ) -> None:

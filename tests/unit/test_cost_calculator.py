@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
 
 from corral.core import errors
@@ -145,3 +148,25 @@ def test_a_small_classic_function_gets_2_gb_environments_on_managed_instances() 
     cost = managed_cost(small, TYPES)
     assert cost.environments_per_instance == 2  # 8 GiB / 2 GiB, 2 vCPU / 1
     assert cost.peak_instances == 3
+
+
+def test_scale_to_zero_pays_for_the_hours_the_fleet_is_up_only() -> None:
+    types = catalog.load().types
+    always = managed_cost(Profile.constant(0.001, 100, instance_type="c6a.large"), types)
+    sleepy_profile = Profile.constant(0.001, 100, instance_type="c6a.large", idle_timeout_s=300)
+    sleepy = managed_cost(sleepy_profile, types)
+    # Poisson arrivals at 0.001/s keep it up 1 - e^-0.3 of the time, 3 instances then.
+    awake = 1 - math.exp(-0.3)
+    assert sleepy.instance_hours == pytest.approx(always.instance_hours * awake)
+    assert sleepy.cold_starts == pytest.approx(0.001 * 3600 * 730 * math.exp(-0.3))
+    assert sleepy.request_usd == always.request_usd
+    # No traffic at all: nothing but requests (none).
+    idle = managed_cost(Profile.constant(0.0, 100, idle_timeout_s=60), types)
+    assert idle.monthly_usd == 0.0 and idle.cold_starts == 0.0
+    # Busy all the time: it never sleeps, and costs what it costs on AWS.
+    busy = Profile.constant(50, 100, instance_type="c6a.large")
+    assert managed_cost(
+        dataclasses.replace(busy, idle_timeout_s=60), types
+    ).monthly_usd == pytest.approx(managed_cost(busy, types).monthly_usd)
+    with pytest.raises(errors.InvalidRequest, match="idle timeout"):
+        dataclasses.replace(sleepy_profile, idle_timeout_s=30).check()

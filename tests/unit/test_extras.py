@@ -7,8 +7,11 @@ import pytest
 from corral.core import errors
 from corral.core.extras import (
     FunctionExtras,
+    ProviderExtras,
     check_provider_tags,
     function_extras,
+    provider_extras,
+    stored_provider_extras,
 )
 
 
@@ -42,10 +45,16 @@ def test_bad_values_and_unknown_keys_are_refused(tags: dict[str, str], message: 
     assert refused.value.lambda_error == "InvalidParameterValueException"
 
 
-def test_capacity_providers_have_no_corral_setting_yet() -> None:
+def test_capacity_providers_take_an_idle_timeout_in_its_range_only() -> None:
     check_provider_tags({"team": "x"})
-    with pytest.raises(errors.InvalidRequest, match="known: none yet"):
-        check_provider_tags({"corral:idle-timeout-s": "600"})
+    assert provider_extras({"corral:idle-timeout-s": " 600 "}).idle_timeout_s == 600
+    assert provider_extras({}).idle_timeout_s is None
+    for bad in ("59", "86401", "soon"):
+        with pytest.raises(errors.InvalidRequest, match="from 60 to 86400"):
+            check_provider_tags({"corral:idle-timeout-s": bad})
+    with pytest.raises(errors.InvalidRequest, match="known: corral:idle-timeout-s"):
+        check_provider_tags({"corral:queue-timeout-ms": "600"})
+    assert stored_provider_extras({"corral:idle-timeout-s": "1"}) == ProviderExtras()
 
 
 @pytest.mark.parametrize("tag", ["corral:fork-after-init", "corral:kill-on-timeout"])

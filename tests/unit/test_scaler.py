@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from corral.core import models
@@ -299,3 +301,16 @@ def test_recycled_environments_leave_one_per_ready_replacement() -> None:
     assert _stopped(actions) == {"y": "recycled: y"}
     actions = _plan([_target(2)], [_env("n1"), _env("n2"), *due])
     assert _stopped(actions) == {"x": "recycled: x", "y": "recycled: y"}
+
+
+def test_a_version_scaled_to_zero_stops_everything_and_stays_active() -> None:
+    asleep = dataclasses.replace(_target(3), asleep="scaled to zero: no invocation for 60 s")
+    actions = _plan([asleep], [_env("a"), _env("b", STARTING)])
+    assert _stopped(actions) == {
+        "a": "scaled to zero: no invocation for 60 s",
+        "b": "scaled to zero: no invocation for 60 s",
+    }
+    assert _starts(actions) == [] and _marks(actions) == []
+    # Woken (no longer asleep): its minimum starts again, still Active.
+    actions = _plan([_target(3)], [])
+    assert _starts(actions) == [envs.StartEnvironments(REF, 3)] and _marks(actions) == []

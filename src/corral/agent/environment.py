@@ -94,6 +94,9 @@ class EnvironmentConfig:
     # process that ran the init; killed and replaced when they run past a deadline.
     fork_after_init: bool = False
     kill_on_timeout: bool = False
+    # Started for an invocation that waits for it (a version scaled to zero woken up): its
+    # first invocation reports the init as a cold start does (``Init Duration``).
+    report_init: bool = False
 
     @property
     def concurrency(self) -> int:
@@ -189,7 +192,7 @@ class ExecutionEnvironment:
         self._init_error: tuple[str, bytes] | None = None
         # Requests whose worker was killed at their deadline (corral:kill-on-timeout).
         self._killed: set[str] = set()
-        self._cold_pending = config.spec.managed is None
+        self._cold_pending = config.spec.managed is None or config.report_init
         self.stream = EnvironmentStream(
             config,
             logs.stream_name(config.ref.version, self.id),

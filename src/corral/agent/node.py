@@ -75,6 +75,7 @@ def config_to_wire(config: EnvironmentConfig) -> dict[str, Any]:
         "capacity_provider": config.capacity_provider,
         "fork_after_init": config.fork_after_init,
         "kill_on_timeout": config.kill_on_timeout,
+        "report_init": config.report_init,
     }
 
 
@@ -96,6 +97,7 @@ def config_from_wire(
         capacity_provider=data.get("capacity_provider"),
         fork_after_init=bool(data.get("fork_after_init", False)),
         kill_on_timeout=bool(data.get("kill_on_timeout", False)),
+        report_init=bool(data.get("report_init", False)),
     )
 
 

@@ -68,6 +68,8 @@ class Services:
     scaler: ScalerLoop
     router: Router
     async_invoker: AsyncInvoker
+    # A capacity provider's corral: tags, by its name.
+    provider_extras: extras.ProviderExtrasOf
     started: bool = field(default=False)
 
     @classmethod
@@ -109,6 +111,10 @@ class Services:
         def extras_of(function: str) -> extras.FunctionExtras:
             return extras.stored_function_extras(catalog.tags.get(partition.function_arn(function)))
 
+        def provider_extras_of(provider: str) -> extras.ProviderExtras:
+            arn = partition.capacity_provider_arn(provider)
+            return extras.stored_provider_extras(catalog.tags.get(arn))
+
         scaler = ScalerLoop(
             settings=settings,
             catalog=catalog,
@@ -118,6 +124,7 @@ class Services:
             registry=registry,
             partition=partition,
             extras=extras_of,
+            provider_extras=provider_extras_of,
         )
         metrics = InvocationMetrics()
         router = Router(
@@ -127,6 +134,7 @@ class Services:
             cold_start=scaler.cold_start,
             metrics=metrics if metrics_on else None,
             extras=extras_of,
+            wake=scaler.wake,
         )
         async_invoker = AsyncInvoker(
             settings=settings, catalog=catalog, events=events, router=router, partition=partition
@@ -151,6 +159,7 @@ class Services:
             scaler=scaler,
             router=router,
             async_invoker=async_invoker,
+            provider_extras=provider_extras_of,
         )
 
     async def start(self) -> None:

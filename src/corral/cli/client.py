@@ -152,9 +152,12 @@ def render_state(state: dict[str, Any]) -> Group:
     for warning in state.get("warnings", []):
         parts.append(f"[bold yellow]warning:[/] {warning}")
     for provider in state["capacityProviders"]:
+        idle = provider.get("idleTimeoutS")
         table = Table(
             title=f"{provider['name']} ({provider['state']}, {provider['scalingMode']}, "
-            f"{provider['vCpuInUse']}/{provider['maxVCpuCount']} vCPU)",
+            f"{provider['vCpuInUse']}/{provider['maxVCpuCount']} vCPU"
+            + (f", scales to zero after {idle} s idle" if idle else "")
+            + ")",
             title_justify="left",
         )
         for column in (
@@ -222,5 +225,10 @@ def render_state(state: dict[str, Any]) -> Group:
                 row["functionArn"].split(":function:")[1], row["cause"], str(row["count"])
             )
         parts.append(table)
+    asleep = [arn.split(":function:")[1] for arn in state.get("scaledToZero", [])]
+    if asleep:
+        parts.append(
+            "scaled to zero (the next invocation starts an environment): " + ", ".join(asleep)
+        )
     parts.append(f"async events queued: {state.get('asyncQueue', 0)}")
     return Group(*parts)

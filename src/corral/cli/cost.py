@@ -86,6 +86,13 @@ def estimate_command(
     free_tier: Annotated[
         bool, typer.Option("--free-tier", help="Subtract classic Lambda's monthly free tier.")
     ] = False,
+    idle_timeout_s: Annotated[
+        float | None,
+        typer.Option(
+            help="Corral's scale to zero (corral:idle-timeout-s, 60-86400): no instance "
+            "after this long without a request."
+        ),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Write both costs against the rate to this SVG file.")
     ] = None,
@@ -107,6 +114,7 @@ def estimate_command(
         ec2_discount=discount,
         lambda_savings_plan=savings_plan,
         free_tier=free_tier,
+        idle_timeout_s=idle_timeout_s,
     )
     types = catalog.load().types
     try:
@@ -159,7 +167,12 @@ def _print(result: Estimate) -> None:
         f"({managed.peak_environments} environments of {managed.environment_vcpus} vCPU, "
         f"{memory} MB and {managed.slots_per_environment} slot(s), "
         f"{managed.environments_per_instance} per instance, at most half the slots busy; "
-        "never fewer than 3 instances)."
+        + (
+            "never fewer than 3 instances)."
+            if profile.idle_timeout_s is None
+            else f"none after {profile.idle_timeout_s:g} s without a request: about "
+            f"{managed.cold_starts:,.0f} cold starts a month)."
+        )
     )
     if memory != profile.memory_mb:
         _out.print(

@@ -18,6 +18,7 @@ from corral.core import errors
 
 __all__ = [
     "FORK_AFTER_INIT",
+    "IDLE_TIMEOUT_S",
     "KILL_ON_TIMEOUT",
     "PREFIX",
     "QUEUE_MAX",
@@ -27,10 +28,14 @@ __all__ = [
     "RECYCLE_MEMORY_PERCENT",
     "ExtrasOf",
     "FunctionExtras",
+    "ProviderExtras",
+    "ProviderExtrasOf",
     "check_function_tags",
     "check_provider_tags",
     "function_extras",
+    "provider_extras",
     "stored_function_extras",
+    "stored_provider_extras",
 ]
 
 PREFIX = "corral:"
@@ -41,6 +46,7 @@ RECYCLE_MEMORY_PERCENT = "corral:recycle-memory-percent"
 RECYCLE_AFTER_S = "corral:recycle-after-s"
 FORK_AFTER_INIT = "corral:fork-after-init"
 KILL_ON_TIMEOUT = "corral:kill-on-timeout"
+IDLE_TIMEOUT_S = "corral:idle-timeout-s"
 
 # Function tags: (lowest, highest) of their integer values.
 _FUNCTION_RANGES: dict[str, tuple[int, int]] = {
@@ -50,6 +56,8 @@ _FUNCTION_RANGES: dict[str, tuple[int, int]] = {
     RECYCLE_MEMORY_PERCENT: (10, 95),
     RECYCLE_AFTER_S: (10, 30 * 86_400),
 }
+# Capacity provider tags, as ``_FUNCTION_RANGES``.
+_PROVIDER_RANGES: dict[str, tuple[int, int]] = {IDLE_TIMEOUT_S: (60, 86_400)}
 # Function tags that are switches: ``true`` or ``false``.
 _FUNCTION_SWITCHES = frozenset({FORK_AFTER_INIT, KILL_ON_TIMEOUT})
 # A version's queue holds this many times its slots unless ``corral:queue-max`` says otherwise.
@@ -95,6 +103,37 @@ class FunctionExtras:
         return QUEUE_SLOTS_FACTOR * max(1, slots)
 
 
+@dataclass(frozen=True)
+class ProviderExtras:
+    """What a capacity provider's ``corral:`` tags turn on."""
+
+    # A version on the provider without an invocation for this long drops to no
+    # environment (scale to zero); the next invocation starts one and waits for it.
+    idle_timeout_s: int | None = None
+
+
+def provider_extras(tags: Mapping[str, str]) -> ProviderExtras:
+    """The extras a capacity provider's tags turn on.
+
+    Raises:
+        errors.InvalidRequest: a ``corral:`` tag Corral does not know, or a bad value.
+    """
+    values = _values(tags, _PROVIDER_RANGES, frozenset(), "capacity providers")
+    return ProviderExtras(idle_timeout_s=values.get(IDLE_TIMEOUT_S))
+
+
+def stored_provider_extras(tags: Mapping[str, str]) -> ProviderExtras:
+    """The extras of a provider's stored tags (ones stored before a check are ignored)."""
+    try:
+        return provider_extras(tags)
+    except errors.InvalidRequest:
+        return ProviderExtras()
+
+
+# A capacity provider's extras by its name.
+ProviderExtrasOf = Callable[[str], ProviderExtras]
+
+
 # A function's extras by its name (the server reads its stored tags): one for the router and
 # the scaler.
 ExtrasOf = Callable[[str], FunctionExtras]
@@ -132,8 +171,8 @@ def check_function_tags(tags: Mapping[str, str]) -> None:
 
 
 def check_provider_tags(tags: Mapping[str, str]) -> None:
-    """Refuse ``corral:`` tags of a capacity provider: none is a setting yet."""
-    _values(tags, {}, frozenset(), "capacity providers")
+    """Refuse bad ``corral:`` tags of a capacity provider (``InvalidParameterValueException``)."""
+    provider_extras(tags)
 
 
 def _values(

@@ -18,6 +18,13 @@ most the same share of each environment's vCPUs busy; environments are packed on
 ``slots_per_instance`` and a provider never runs fewer than 3 instances (one per zone). The
 concurrency of an hour is its rate x the duration (Little's law). A month is 730 hours; a
 daily profile repeats every day.
+
+**Scale to zero** (Corral's provider tag ``corral:idle-timeout-s``, ``idle_timeout_s``): a
+version with no invocation for that long has no environment and no instance until the next
+one. With requests arriving at random (Poisson) at rate r, the share of an hour the fleet
+stays up is ``1 - exp(-r x T)`` (each arrival keeps it up for the timeout T, overlapping),
+and each arrival after a gap longer than T is a cold start: ``3600 x r x exp(-r x T)`` an
+hour. Asleep, it costs nothing (no floor of environments or instances).
 """
 
 from __future__ import annotations
@@ -91,6 +98,8 @@ class Profile:
     # CPU time of one invocation; 0 (the default): I/O-bound, slots alone set the count.
     # The fleet also keeps each environment's CPU at most TARGET_UTILIZATION busy.
     cpu_ms: float = 0.0
+    # Corral's scale to zero (corral:idle-timeout-s); None: off, as on AWS.
+    idle_timeout_s: float | None = None
 
     @classmethod
     def constant(cls, rps: float, duration_ms: float, **settings: object) -> Profile:
@@ -128,6 +137,8 @@ class Profile:
             problems.append("the EC2 discount must be 0 or more and less than 1")
         if not 0 <= self.cpu_ms <= self.duration_ms:
             problems.append("the CPU time must be 0 to the duration")
+        if self.idle_timeout_s is not None and not 60 <= self.idle_timeout_s <= 86_400:
+            problems.append("the idle timeout (scale to zero) must be 60 to 86,400 seconds")
         if not 0 <= self.lambda_savings_plan <= 0.17:
             problems.append("a Compute Savings Plan takes 0 to 17% off Lambda duration")
         if problems:
@@ -159,6 +170,8 @@ class ManagedCost:
     compute_usd: float  # after the EC2 discount
     management_fee_usd: float  # 15% of the on-demand price, never discounted
     request_usd: float
+    # With scale to zero: environments started for a waiting invocation, a month.
+    cold_starts: float = 0.0
 
     @property
     def monthly_usd(self) -> float:
@@ -251,9 +264,16 @@ def _on(kind: models.InstanceType, profile: Profile, vcpus: int, prices: Prices)
     memory = managed_memory_mb(profile)
     slots = _shape(profile).concurrency(memory, profile.runtime)
     per_instance = slots_per_instance(kind, vcpus, memory)
-    instance_hours = 0.0
+    instance_hours = cold_starts = 0.0
     peak_environments = peak_instances = 0
     for rps in profile.hourly_rps:
+        awake = 1.0
+        if profile.idle_timeout_s is not None:
+            asleep = math.exp(-rps * profile.idle_timeout_s)
+            awake = 1.0 - asleep
+            cold_starts += 3600 * rps * asleep * _DAYS_PER_MONTH
+            if awake <= 0.0:
+                continue
         concurrency = rps * profile.duration_ms / 1000
         busy_vcpus = rps * profile.cpu_ms / 1000
         environments = max(
@@ -264,7 +284,7 @@ def _on(kind: models.InstanceType, profile: Profile, vcpus: int, prices: Prices)
         instances = max(profile.min_instances, math.ceil(environments / per_instance))
         peak_environments = max(peak_environments, environments)
         peak_instances = max(peak_instances, instances)
-        instance_hours += instances * _DAYS_PER_MONTH
+        instance_hours += instances * awake * _DAYS_PER_MONTH
     on_demand = instance_hours * kind.price_per_hour
     return ManagedCost(
         instance_type=kind.name,
@@ -278,6 +298,7 @@ def _on(kind: models.InstanceType, profile: Profile, vcpus: int, prices: Prices)
         compute_usd=on_demand * (1 - profile.ec2_discount),
         management_fee_usd=on_demand * prices.management_fee,
         request_usd=profile.monthly_requests / 1e6 * prices.request_usd_per_million,
+        cold_starts=cold_starts,
     )
 
 
@@ -387,6 +408,7 @@ def summary(result: Estimate, points: Sequence[tuple[float, float, float]]) -> d
             "environmentMemoryMb": managed_memory_mb(profile),
             "slotsPerEnvironment": managed.slots_per_environment,
             "environmentsPerInstance": managed.environments_per_instance,
+            "coldStartsPerMonth": round(managed.cold_starts),
         },
         "breakEvenRps": None if result.break_even_rps is None else round(result.break_even_rps, 3),
         "cheaper": "classic" if classic.monthly_usd < managed.monthly_usd else "managedInstances",
@@ -402,6 +424,7 @@ def summary(result: Estimate, points: Sequence[tuple[float, float, float]]) -> d
             "ec2Discount": profile.ec2_discount,
             "lambdaSavingsPlan": profile.lambda_savings_plan,
             "freeTier": profile.free_tier,
+            "idleTimeoutS": profile.idle_timeout_s,
         },
         "chart": {
             "rps": [round(p[0], 4) for p in points],

@@ -37,9 +37,15 @@ from corral.runtime.invocation import (
 from corral.store.catalog import Catalog
 from corral.telemetry.metrics import InvocationMetrics
 
-__all__ = ["ColdStarter", "InvokeRequest", "Router", "admit"]
+__all__ = ["ColdStarter", "InvokeRequest", "Router", "Waker", "admit"]
+
+# How long an invocation of a version woken from zero waits for an instance, on top of the
+# environment's init timeout.
+_INSTANCE_LAUNCH_WAIT_S = 60.0
 
 ColdStarter = Callable[[models.FunctionVersion], Awaitable[EnvironmentHandle]]
+# Wakes a Managed Instances version scaled to zero; True while it is waking.
+Waker = Callable[[models.VersionRef], bool]
 
 
 @dataclass(frozen=True)
@@ -89,11 +95,15 @@ class Router:
         cold_start: ColdStarter,
         metrics: InvocationMetrics | None = None,
         extras: ExtrasOf | None = None,
+        wake: Waker | None = None,
     ) -> None:
         self._settings = settings
         self._extras = extras or (lambda function: FunctionExtras())
+        self._wake = wake or (lambda ref: False)
         self._lines: dict[models.VersionRef, WaitLine] = {}
-        registry.subscribe(ready=self._environment_ready, ended=lambda environment: None)
+        # The last init failure of a waking version, for the invocations that wait for it.
+        self._wake_failures: dict[models.VersionRef, EnvironmentHandle] = {}
+        registry.subscribe(ready=self._environment_ready, ended=self._environment_ended)
         self._metrics = metrics
         self._catalog = catalog
         self._registry = registry
@@ -149,12 +159,48 @@ class Router:
             (None, "concurrency") if line else choose(self._registry.ready_for(ref))
         )
         waited_s = 0.0
-        if environment is None:
+        if environment is None and self._wake(ref):
+            # Scaled to zero (corral:idle-timeout-s): wait for the cold start, as a classic
+            # invocation does; the init is not taken from the function's timeout.
+            if request.may_wait:
+                environment, failed = await self._wait_for_wake(request)
+                if failed is not None:
+                    return _init_failure_result(failed)
+        elif environment is None:
             environment, cause, waited_s = await self._wait_for_slot(request, cause)
         if environment is None:
             self._registry.record_throttle(ref, cause)
             raise errors.Throttled("Rate Exceeded.", cause=errors.ThrottleCause(cause))
         return await self._run(environment, request, waited_s)
+
+    async def _wait_for_wake(
+        self, request: InvokeRequest
+    ) -> tuple[EnvironmentHandle | None, EnvironmentHandle | None]:
+        """Wait in the version's line for the first environment of a version woken from
+        zero, bounded by the init timeout and an instance's launch. Returns the environment
+        (None: none came), or the environment whose init failed meanwhile."""
+        ref = request.version.ref
+        before = self._wake_failures.get(ref)
+        line = self._lines.setdefault(ref, WaitLine())
+        slots = max(request.version.spec.concurrency, 1)
+        if len(line) >= self._extras(ref.function).queue_limit(slots):
+            return None, None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.managed_init_timeout_s + _INSTANCE_LAUNCH_WAIT_S
+        again = False
+        try:
+            while await line.wait(deadline - loop.time(), again=again):
+                failed = self._wake_failures.get(ref)
+                if failed is not None and failed is not before:
+                    return None, failed
+                environment, _ = choose(self._registry.ready_for(ref))
+                if environment is not None:
+                    return environment, None
+                again = True
+        finally:
+            if not line:
+                self._lines.pop(ref, None)
+        return None, None
 
     async def _wait_for_slot(
         self, request: InvokeRequest, cause: str
@@ -198,7 +244,16 @@ class Router:
         if line is not None:
             line.wake_one()
 
+    def _environment_ended(self, environment: EnvironmentHandle) -> None:
+        ref = environment.ref
+        line = self._lines.get(ref)
+        if environment.failure is not None and line is not None and self._wake(ref):
+            # The woken version's environment failed its init: its waiters get the error.
+            self._wake_failures[ref] = environment
+            line.wake_all()
+
     def _environment_ready(self, environment: EnvironmentHandle) -> None:
+        self._wake_failures.pop(environment.ref, None)
         line = self._lines.get(environment.ref)
         if line is not None:
             for _ in range(environment.concurrency):

@@ -56,3 +56,10 @@ class WaitLine:
             if not waiter.done():
                 waiter.set_result(None)
                 return
+
+    def wake_all(self) -> None:
+        """Every waiter looks again (what they wait for failed)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)

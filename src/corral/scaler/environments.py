@@ -44,6 +44,8 @@ class VersionTarget:
     state: models.FunctionState
     updating: bool = False
     desired: int | None = None
+    # Why it is scaled to zero (its provider's corral:idle-timeout-s), "" while it is not.
+    asleep: str = ""
 
     @property
     def wanted(self) -> int:
@@ -116,7 +118,9 @@ def plan(
          or idle too long, are stopped.
       2. For each Managed Instances version: environments due for recycling are left out
          of its count, so replacements start, and stopped (drained) once the others are
-         ready (or after ``RECYCLE_WAIT_S`` without room for one); a failure of its current
+         ready (or after ``RECYCLE_WAIT_S`` without room for one); a version scaled to
+         zero by its provider's idle timeout (``asleep``) stops its environments and stays
+         ``Active``; a failure of its current
          revision while it is being created or updated marks it ``Failed`` and stops its
          environments (an ``Active`` version just replaces the environment); a version scaled
          to zero (min = max = 0) stops everything and becomes ``Deactivated``, and ``Pending``
@@ -163,6 +167,10 @@ def plan(
             continue
         if target.state is models.FunctionState.FAILED:
             stops.extend(StopEnvironment(e.id, "version failed") for e in current)
+            continue
+        if target.asleep:
+            # Scaled to zero: Active still, without an environment until an invocation.
+            stops.extend(StopEnvironment(e.id, target.asleep) for e in mine)
             continue
         if target.wanted == 0 and target.min_environments == 0:
             stops.extend(StopEnvironment(e.id, "version deactivated") for e in mine)

@@ -34,7 +34,7 @@ from corral.agent.registry import EnvironmentRegistry
 from corral.backends.base import ON_DEMAND, Backend, InstanceInfo
 from corral.core import errors, models
 from corral.core.arns import Partition
-from corral.core.extras import ExtrasOf, FunctionExtras
+from corral.core.extras import ExtrasOf, FunctionExtras, ProviderExtras, ProviderExtrasOf
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
 from corral.cost import catalog as cost_catalog
@@ -66,9 +66,16 @@ class ScalerLoop:
         registry: EnvironmentRegistry,
         partition: Partition,
         extras: ExtrasOf | None = None,
+        provider_extras: ProviderExtrasOf | None = None,
     ) -> None:
         self._settings = settings
         self._extras = extras or (lambda function: FunctionExtras())
+        self._provider_extras = provider_extras or (lambda provider: ProviderExtras())
+        # Scale to zero (corral:idle-timeout-s): when each version last had an invocation
+        # (monotonic), the versions scaled to zero, and the ones woken but not yet ready.
+        self._last_active: dict[models.VersionRef, float] = {}
+        self._asleep: dict[models.VersionRef, str] = {}
+        self._waking: set[models.VersionRef] = set()
         self._catalog = catalog
         self._code = code
         self._runtimes = runtimes
@@ -172,6 +179,7 @@ class ScalerLoop:
             scaling = self._catalog.scaling(version.function_name, version.version)
             minimum = policy.minimum_environments(scaling) if managed else 0
             desired = self._desired_now(version, scaling, now) if managed else None
+            asleep = self._sleep_reason(version, now) if managed else ""
             targets.append(
                 env_plan.VersionTarget(
                     ref=version.ref,
@@ -181,11 +189,56 @@ class ScalerLoop:
                     state=version.state,
                     updating=version.last_update_status is models.LastUpdateStatus.IN_PROGRESS,
                     desired=desired,
+                    asleep=asleep,
                 )
             )
         for ref in [r for r in self._desired if self._catalog.version(*r) is None]:
             del self._desired[ref]
+        for ref in [r for r in self._last_active if self._catalog.version(*r) is None]:
+            self._last_active.pop(ref, None)
+            self._asleep.pop(ref, None)
+            self._waking.discard(ref)
         return targets
+
+    # scale to zero -----------------------------------------------------------------------------
+    def _sleep_reason(self, version: models.FunctionVersion, now: float) -> str:
+        """Why a version is scaled to zero now ("" while it is not): its provider's
+        ``corral:idle-timeout-s`` passed since its last invocation."""
+        ref = version.ref
+        assert version.spec.managed is not None
+        idle_s = self._provider_extras(version.spec.managed.capacity_provider_name).idle_timeout_s
+        envs = self._registry.for_version(ref)
+        last = max(
+            [self._last_active.get(ref, now), *(e.last_used_mono for e in envs)],
+        )
+        if any(e.outstanding for e in envs):
+            last = now
+        self._last_active[ref] = last
+        settled = version.state is models.FunctionState.ACTIVE and (
+            version.last_update_status is not models.LastUpdateStatus.IN_PROGRESS
+        )
+        if idle_s is None or not settled:
+            self._asleep.pop(ref, None)
+            return ""
+        if ref not in self._asleep and now - last >= idle_s and ref not in self._waking:
+            self._asleep[ref] = f"scaled to zero: no invocation for {idle_s} s"
+            _log.info("%s: %s", ref, self._asleep[ref])
+        return self._asleep.get(ref, "")
+
+    def wake(self, ref: models.VersionRef) -> bool:
+        """An invocation found no ready environment of ``ref``: if the version is scaled to
+        zero, start it again (its minimum, at the next tick). True while it is waking."""
+        if ref in self._asleep:
+            del self._asleep[ref]
+            self._waking.add(ref)
+            self._last_active[ref] = time.monotonic()
+            _log.info("%s: woken by an invocation", ref)
+            self.poke()
+        return ref in self._waking
+
+    def scaled_to_zero(self) -> list[models.VersionRef]:
+        """Versions scaled to zero now (``corral status``)."""
+        return sorted(self._asleep)
 
     def _desired_now(
         self, version: models.FunctionVersion, scaling: models.ScalingConfig | None, now: float
@@ -458,6 +511,7 @@ class ScalerLoop:
             revision_id=version.revision_id,
             capacity_provider=provider,
             fork_after_init=extras.fork_after_init,
+            report_init=version.ref in self._waking,
             kill_on_timeout=extras.kill_on_timeout,
         )
 
@@ -485,6 +539,7 @@ class ScalerLoop:
 
     def _on_ready(self, environment: EnvironmentHandle) -> None:
         if environment.config.spec.managed is not None:
+            self._waking.discard(environment.ref)
             self.poke()
 
     def _on_ended(self, environment: EnvironmentHandle) -> None:

@@ -71,6 +71,7 @@ def observed_state(svc: Services) -> dict[str, object]:
                     i.vcpus for i in mine if i.state is not models.InstanceState.TERMINATED
                 ),
                 "instances": [_instance(svc, i, by_instance.get(i.id, [])) for i in mine],
+                "idleTimeoutS": svc.provider_extras(provider.name).idle_timeout_s,
             }
         )
     # Instances on this host: every one with the local backend, none with Ray's.
@@ -104,6 +105,10 @@ def observed_state(svc: Services) -> dict[str, object]:
             for (ref, cause), count in sorted(svc.registry.throttles.items())
         ],
         "asyncQueue": svc.async_invoker.pending,
+        "scaledToZero": [
+            svc.partition.function_arn(ref.function, ref.version)
+            for ref in svc.scaler.scaled_to_zero()
+        ],
     }
 
 

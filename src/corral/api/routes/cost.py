@@ -71,6 +71,7 @@ async def cost_estimate(request: Request) -> Response:
         ec2_discount=_number(request, "discount", 0.0),
         lambda_savings_plan=_number(request, "savingsPlan", 0.0),
         free_tier=params.get("freeTier", "false").lower() == "true",
+        idle_timeout_s=_number(request, "idleTimeoutS") if params.get("idleTimeoutS") else None,
     )
     # About a second of arithmetic (the break-even search prices every type at every
     # step): off the event loop, which serves invocations meanwhile.
