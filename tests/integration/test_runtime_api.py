@@ -206,6 +206,28 @@ async def test_an_answer_after_the_deadline_gets_410_and_the_slot_is_held_until_
 
 
 @pytest.mark.asyncio
+async def test_a_late_answer_never_reaches_another_request(
+    served: tuple[RuntimeApiServer, Hooks],
+) -> None:
+    server, hooks = served
+    slow = invocation("slow", timeout_s=0.1)
+    slow_worker = await assigned(server, slow)
+    assert (await asyncio.wait_for(slow.future, 2)).error_type == "Sandbox.Timedout"
+    # Another request is in flight on another worker when the late answer comes.
+    other = invocation("other")
+    other_worker = await assigned(server, other)
+    status, _, _ = await slow_worker.call("POST", response_path("slow"), b'"late"')
+    assert status == 410
+    # The late answer went nowhere: neither to the timed-out caller nor to the other one,
+    # and a second post of it is an unknown id.
+    assert not other.future.done()
+    assert (await slow_worker.call("POST", response_path("slow"), b'"again"'))[0] == 400
+    assert (await other_worker.call("POST", response_path("other"), b'"mine"'))[0] == 202
+    assert (await other.future).payload == b'"mine"'
+    assert [c[0] for c in hooks.completed] == ["slow", "other"]
+
+
+@pytest.mark.asyncio
 async def test_an_error_answer_keeps_the_runtime_error_type(
     served: tuple[RuntimeApiServer, Hooks],
 ) -> None:
