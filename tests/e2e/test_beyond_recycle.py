@@ -101,6 +101,13 @@ def test_an_environment_past_its_limit_is_replaced_without_a_failed_invocation(
     assert seen["ok"] > 50
     reasons = wait_for(lambda: recycled(server, name), timeout_s=30)
     assert all(reason in r for r in reasons), reasons
+    # The function's own log says it too, in the recycled environment's stream.
+    notes = [
+        e
+        for e in server.log_events(name)
+        if e["message"].startswith("[corral] This environment is recycled: ")
+    ]
+    assert notes and all(reason in e["message"] for e in notes), notes
     # Replacements served: more log streams answered than the three it started with, and
     # the version holds three environments again, not all of them the first ones.
     assert len(seen["streams"]) > 3

@@ -41,7 +41,7 @@ from corral.agent import procfs
 from corral.agent.handle import EnvironmentListener
 from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
 from corral.agent.stream import EnvironmentStream
-from corral.core import errors, models
+from corral.core import errors, extras, models
 from corral.core.tasks import TaskGroup
 from corral.runtime.invocation import Invocation, InvocationResult, error_payload
 from corral.runtime.logsock import LogBudget
@@ -351,6 +351,12 @@ class ExecutionEnvironment:
             return
         self.end_reason = self.end_reason or reason
         self.state = models.EnvironmentState.DRAINING
+        if reason.startswith(extras.RECYCLED):
+            # The function's own log says why its environment went (corral:recycle-* tags).
+            self.stream.note(
+                f"This environment is {reason}: it takes no new invocation, finishes what it "
+                "runs and stops; a new environment serves in its place."
+            )
         self._tasks.spawn(self.drain(timeout_s), name="drain")
 
     async def drain(self, timeout_s: float) -> None:

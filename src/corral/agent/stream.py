@@ -138,17 +138,15 @@ class EnvironmentStream:
             return
         self._throttle_noted_mono = now
         rate_mib = self.channels.rate_bytes_per_s / (1024 * 1024)
-        self._sink.emit(
-            logs.LogRecord(
-                time.time(),
-                self._group,
-                self.name,
-                "",
-                f"[corral] This environment writes logs faster than {rate_mib:g} MiB/s: its "
-                "writes wait until the output is read (nothing is lost). Raise "
-                "CORRAL_LOG_RATE_BYTES_PER_S to allow more.",
-            )
+        self.note(
+            f"This environment writes logs faster than {rate_mib:g} MiB/s: its writes wait "
+            "until the output is read (nothing is lost). Raise CORRAL_LOG_RATE_BYTES_PER_S "
+            "to allow more."
         )
+
+    def note(self, text: str) -> None:
+        """A line of Corral's own in the stream (``[corral] ...``), under no request."""
+        self._sink.emit(logs.LogRecord(time.time(), self._group, self.name, "", f"[corral] {text}"))
 
     def _platform(
         self, invocation: Invocation, kind: str, args: tuple[Any, ...], now: float

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -27,7 +27,20 @@ from corral.api.services import Services
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
 
-__all__ = ["CorralApp", "create_app"]
+__all__ = ["CONSOLE_PREFIX", "CorralApp", "UserInterface", "create_app"]
+
+# The web console's paths: served by the user interface (its own login), not the API's gate.
+CONSOLE_PREFIX = "/console"
+
+
+class UserInterface(Protocol):
+    """An ASGI app served under ``CONSOLE_PREFIX`` (the web console)."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None: ...
+
+    def close(self) -> None:
+        """The server stops: end long-lived answers (live streams)."""
+
 
 _log = logging.getLogger("corral.api")
 
@@ -55,9 +68,14 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
 class CorralApp:
     """The ASGI app: Invoke fast path, then the Starlette routes."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        ui: Callable[[Services], UserInterface] | None = None,
+    ) -> None:
         self.services = services
         self._invoke = InvokeEndpoint(services)
+        self._ui = None if ui is None else ui(services)
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -69,6 +87,8 @@ class CorralApp:
             try:
                 yield
             finally:
+                if self._ui is not None:
+                    self._ui.close()
                 await tasks.cancel_all()
                 await services.stop()
 
@@ -89,6 +109,13 @@ class CorralApp:
             self._entry = Gate(self._dispatch, services.keys, services.partition, services.settings)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self._ui is not None and scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith(CONSOLE_PREFIX) and path[
+                len(CONSOLE_PREFIX) : 1 + len(CONSOLE_PREFIX)
+            ] in ("", "/"):
+                await self._ui(scope, receive, send)
+                return
         await self._entry(scope, receive, send)
 
     async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -98,6 +125,8 @@ class CorralApp:
             await self.starlette(scope, receive, send)
 
 
-def create_app(settings: Settings) -> CorralApp:
-    """Build every service and the ASGI app that serves them."""
-    return CorralApp(Services.build(settings))
+def create_app(
+    settings: Settings, ui: Callable[[Services], UserInterface] | None = None
+) -> CorralApp:
+    """Build every service and the ASGI app that serves them (and ``ui``, the console)."""
+    return CorralApp(Services.build(settings), ui)

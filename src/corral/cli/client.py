@@ -195,6 +195,7 @@ def render_state(state: dict[str, Any]) -> Group:
                 table.add_row(
                     *cells,
                     f"{env['id'][:12]} {env['state']}"
+                    + (f"\n{env['endReason']}" if env.get("endReason") else "")
                     + ("" if pool == "awslambdaric" else f"\nworkers: {pool}"),
                     env["functionArn"].split(":function:")[1],
                     f"{env['concurrency']}/{env['concurrencyLimit']}",

@@ -28,6 +28,7 @@ from rich.panel import Panel
 from corral.api.app import create_app
 from corral.api.protocol import LambdaHttpProtocol
 from corral.api.services import Services
+from corral.console.app import Console as WebConsole
 from corral.core import errors
 from corral.core.settings import Settings, is_loopback
 
@@ -138,7 +139,7 @@ async def _serve(settings: Settings) -> int:
         )
         return 3
     try:
-        app = create_app(settings)
+        app = create_app(settings, ui=WebConsole)
     except errors.CorralError as exc:
         sock.close()
         _console.print(f"[red]error:[/] {exc.message}")

@@ -23,6 +23,7 @@ __all__ = [
     "PREFIX",
     "QUEUE_MAX",
     "QUEUE_TIMEOUT_MS",
+    "RECYCLED",
     "RECYCLE_AFTER_INVOCATIONS",
     "RECYCLE_AFTER_S",
     "RECYCLE_MEMORY_PERCENT",
@@ -58,6 +59,8 @@ _FUNCTION_RANGES: dict[str, tuple[int, int]] = {
 }
 # Capacity provider tags, as ``_FUNCTION_RANGES``.
 _PROVIDER_RANGES: dict[str, tuple[int, int]] = {IDLE_TIMEOUT_S: (60, 86_400)}
+# How the end reason of a recycled environment starts.
+RECYCLED = "recycled"
 # Function tags that are switches: ``true`` or ``false``.
 _FUNCTION_SWITCHES = frozenset({FORK_AFTER_INIT, KILL_ON_TIMEOUT})
 # A version's queue holds this many times its slots unless ``corral:queue-max`` says otherwise.
@@ -87,13 +90,13 @@ class FunctionExtras:
         """Why an environment with these figures must be recycled ("" while it need not)."""
         if self.recycle_after_invocations is not None:
             if invocations >= self.recycle_after_invocations:
-                return f"recycled: {invocations} invocations >= {self.recycle_after_invocations}"
+                return f"{RECYCLED}: {invocations} invocations >= {self.recycle_after_invocations}"
         if self.recycle_memory_percent is not None:
             percent = 100 * memory_utilization
             if percent >= self.recycle_memory_percent:
-                return f"recycled: memory {percent:.0f}% >= {self.recycle_memory_percent}%"
+                return f"{RECYCLED}: memory {percent:.0f}% >= {self.recycle_memory_percent}%"
         if self.recycle_after_s is not None and age_s >= self.recycle_after_s:
-            return f"recycled: {age_s:.0f} s old >= {self.recycle_after_s} s"
+            return f"{RECYCLED}: {age_s:.0f} s old >= {self.recycle_after_s} s"
         return ""
 
     def queue_limit(self, slots: int) -> int:

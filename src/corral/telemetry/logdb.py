@@ -66,9 +66,9 @@ class Retention:
 
 @dataclass(frozen=True)
 class LogQuery:
-    """Which records to read: one log group, narrowed by any of the rest."""
+    """Which records to read: one log group (or, by request id, any), narrowed by the rest."""
 
-    log_group: str
+    log_group: str | None
     version: str | None = None
     stream: str | None = None
     request_id: str | None = None
@@ -77,6 +77,8 @@ class LogQuery:
     # Only records after this id (a cursor: the last id of the previous page).
     after_id: int = 0
     limit: int = 1000
+    # Only messages with this text in them (case-sensitive).
+    contains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,13 @@ class LogDatabase:
 
 
 def _select(query: LogQuery) -> tuple[str, list[object]]:
-    clauses = ["log_group = ?"]
-    params: list[object] = [query.log_group]
+    clauses: list[str] = []
+    params: list[object] = []
+    if query.log_group is not None:
+        clauses.append("log_group = ?")
+        params.append(query.log_group)
+    elif not query.request_id:
+        raise ValueError("a log query names a log group or a request id")
     if query.request_id:
         # The second clause lets SQLite use the partial index on request ids.
         clauses.append("request_id = ? AND request_id != ''")
@@ -234,6 +241,9 @@ def _select(query: LogQuery) -> tuple[str, list[object]]:
     if query.after_id:
         clauses.append("id > ?")
         params.append(query.after_id)
+    if query.contains:
+        clauses.append("instr(message, ?) > 0")
+        params.append(query.contains)
     sql = (
         "SELECT id, ts_ms, log_group, log_stream, request_id, message FROM logs WHERE "
         + " AND ".join(clauses)

@@ -121,6 +121,15 @@ class MetricHistory:
         for key in [k for k, p in self._series.items() if p and p[-1].timestamp_s < cutoff]:
             del self._series[key]  # a series nobody has fed for the whole window
 
+    def latest(self, labels: Mapping[str, str]) -> dict[SeriesKey, Point]:
+        """The last point of every series whose labels include ``labels``."""
+        wanted = set(labels.items())
+        return {
+            key: points[-1]
+            for key, points in self._series.items()
+            if points and wanted <= set(key[1])
+        }
+
     def select(self, labels: Mapping[str, str], since_s: float) -> dict[SeriesKey, list[Point]]:
         """Series whose labels include ``labels``, points from ``since_s`` on."""
         wanted = set(labels.items())

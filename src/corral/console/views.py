@@ -1,0 +1,327 @@
+"""What the console's pages show, read from the running services: plain data for templates
+and for the live updates (Server-Sent Events) alike.
+
+The counts are the API's own: totals are the counters ``GET /metrics`` exposes
+(``api.metrics.counters``), per-second points the history ``GET /corral/v1/metrics`` serves,
+the fleet ``GET /corral/v1/state`` (``observed_state``). Nothing is counted twice or apart.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from corral.api.metrics import counters
+from corral.api.routes.corral import observed_state
+from corral.api.services import Services
+from corral.auth.policy import ApiKey, Role
+from corral.core import models
+from corral.telemetry.logdb import StoredEvent
+
+__all__ = [
+    "MONITOR_SERIES",
+    "Viewer",
+    "function_live",
+    "function_page",
+    "monitor_history",
+    "overview",
+    "provider_live",
+    "request_story",
+    "totals",
+]
+
+# The function Monitor's charts: series of the metric history, summed over versions, except
+# utilisations (averaged over the versions that have environments).
+MONITOR_SERIES = (
+    "invocations_per_second",
+    "errors_per_second",
+    "throttles_per_second",
+    "duration_mean_seconds",
+    "corral_concurrent_executions",
+    "corral_execution_environments",
+    "corral_execution_environment_cpu_utilization",
+    "corral_execution_environment_memory_utilization",
+)
+_AVERAGED = frozenset(
+    {
+        "duration_mean_seconds",
+        "corral_execution_environment_cpu_utilization",
+        "corral_execution_environment_memory_utilization",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks: an admin key, an invoke key (its functions only, read-only), or anyone
+    when the server runs without authentication."""
+
+    key: ApiKey | None
+    csrf: str = ""
+
+    @property
+    def admin(self) -> bool:
+        return self.key is None or self.key.role is Role.ADMIN
+
+    @property
+    def name(self) -> str:
+        if self.key is None:
+            return "no authentication"
+        return f"{self.key.name or self.key.access_key_id} ({self.key.role.value})"
+
+    def can_see(self, function: str) -> bool:
+        if self.admin:
+            return True
+        assert self.key is not None
+        return any(fnmatch.fnmatchcase(function, p) for p in self.key.function_patterns)
+
+
+def totals(svc: Services, functions: set[str] | None = None) -> dict[str, float]:
+    """Invocations, errors and throttles since the server started (what ``/metrics`` says),
+    of every function or of ``functions``."""
+    out = {"invocations": 0.0, "errors": 0.0, "throttles": 0.0}
+    names = {
+        "corral_invocations_total": "invocations",
+        "corral_errors_total": "errors",
+        "corral_throttles_total": "throttles",
+    }
+    for (name, labels), value in counters(svc).items():
+        what = names.get(name)
+        if what is None:
+            continue
+        function = dict(labels).get("function", "")
+        if functions is None or function in functions:
+            out[what] += value
+    return out
+
+
+def _functions(svc: Services, viewer: Viewer) -> list[models.FunctionVersion]:
+    return [
+        v
+        for v in svc.catalog.all_versions()
+        if v.version == models.LATEST and viewer.can_see(v.function_name)
+    ]
+
+
+def overview(svc: Services, viewer: Viewer) -> dict[str, Any]:
+    """The overview page: the fleet, the functions, the counts, the warnings."""
+    state = observed_state(svc)
+    latest = _functions(svc, viewer)
+    names = {v.function_name for v in latest}
+    versions: defaultdict[str, int] = defaultdict(int)
+    for v in svc.catalog.all_versions():
+        if v.function_name in names and models.is_published(v.version):
+            versions[v.function_name] += 1
+    warnings = list(state["warnings"])  # type: ignore[call-overload]
+    if not svc.sandbox.isolated:
+        warnings.insert(
+            0,
+            f"Nothing is isolated: the '{svc.sandbox.name}' sandbox runs functions as "
+            "processes of this host (corral serve --sandbox container isolates them).",
+        )
+    return {
+        "state": state,
+        "providers": [
+            _provider_summary(p)
+            for p in state["capacityProviders"]  # type: ignore[attr-defined]
+        ]
+        if viewer.admin
+        else [],
+        "functions": [
+            {
+                "name": v.function_name,
+                "runtime": v.spec.runtime,
+                "kind": "Managed Instances" if v.spec.managed is not None else "classic",
+                "provider": v.spec.managed.capacity_provider_name if v.spec.managed else "",
+                "memory": v.spec.memory_size_mb,
+                "versions": versions[v.function_name],
+                "state": v.state.value,
+            }
+            for v in sorted(latest, key=lambda v: v.function_name)
+        ],
+        "totals": totals(svc, None if viewer.admin else names),
+        "warnings": warnings if viewer.admin else [],
+        "asleep": state["scaledToZero"],
+    }
+
+
+def _provider_summary(provider: dict[str, Any]) -> dict[str, Any]:
+    instances = [i for i in provider["instances"] if i["state"] != "Terminated"]
+    return {
+        "name": provider["name"],
+        "state": provider["state"],
+        "instances": len(instances),
+        "environments": sum(len(i["environments"]) for i in instances),
+        "vcpus": f"{provider['vCpuInUse']}/{provider['maxVCpuCount']}",
+        "idle": provider.get("idleTimeoutS"),
+    }
+
+
+def function_page(svc: Services, name: str) -> dict[str, Any] | None:
+    """A function's configuration, versions, aliases and scaling (None: no such function)."""
+    latest = svc.catalog.version(name, models.LATEST)
+    if latest is None:
+        return None
+    versions = [
+        v
+        for v in svc.catalog.all_versions()
+        if v.function_name == name and models.is_published(v.version)
+    ]
+    scaling = {v.version: svc.catalog.scaling(name, v.version) for v in versions if v.spec.managed}
+    return {
+        "name": name,
+        "arn": svc.partition.function_arn(name),
+        "latest": latest,
+        "versions": sorted(versions, key=lambda v: int(v.version)),
+        "aliases": svc.catalog.aliases(name),
+        "scaling": scaling,
+        "environments": _environments_of(svc, name),
+        "totals": totals(svc, {name}),
+    }
+
+
+def _environments_of(svc: Services, name: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e.id,
+            "version": e.ref.version,
+            "state": e.state.value,
+            "busy": e.outstanding,
+            "limit": e.concurrency,
+            "cpu": e.cpu_utilization,
+            "memory": e.memory_utilization,
+            "instance": e.config.instance_id,
+        }
+        for e in svc.registry.all()
+        if e.ref.function == name
+    ]
+
+
+def monitor_history(svc: Services, name: str, minutes: int = 15) -> dict[str, Any]:
+    """The Monitor tab's charts: one column of timestamps, one per series (uPlot's shape)."""
+    since = time.time() - minutes * 60
+    by_time: dict[str, dict[int, list[float]]] = {s: defaultdict(list) for s in MONITOR_SERIES}
+    for (series, _labels), points in svc.history.select({"function": name}, since).items():
+        if series in by_time:
+            for point in points:
+                by_time[series][round(point.timestamp_s)].append(point.value)
+    stamps = sorted({t for values in by_time.values() for t in values})
+    columns: dict[str, list[float | None]] = {}
+    for series, values in by_time.items():
+        combine = _mean if series in _AVERAGED else sum
+        columns[series] = [combine(values[t]) if t in values else None for t in stamps]
+    return {"t": stamps, **columns}
+
+
+def function_live(svc: Services, name: str) -> dict[str, Any]:
+    """One second of a function: its Monitor's new points, totals and environments."""
+    latest: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for (series, _labels), last in svc.history.latest({"function": name}).items():
+        if series in MONITOR_SERIES:
+            latest[series].append((last.timestamp_s, last.value))
+    stamp = max((t for values in latest.values() for t, _ in values), default=time.time())
+    point: dict[str, float | None] = {}
+    for series in MONITOR_SERIES:
+        # Only the versions sampled this second (a version gone keeps an old last point).
+        values = [v for t, v in latest.get(series, []) if abs(t - stamp) < 0.5]
+        point[series] = (_mean if series in _AVERAGED else sum)(values) if values else None
+    return {
+        "t": round(stamp),
+        "point": point,
+        "totals": totals(svc, {name}),
+        "environments": _environments_of(svc, name),
+    }
+
+
+def provider_live(svc: Services, name: str) -> dict[str, Any] | None:
+    """A capacity provider's live map: its instances and their environments."""
+    for provider in observed_state(svc)["capacityProviders"]:  # type: ignore[attr-defined]
+        if provider["name"] == name:
+            return dict(provider)
+    return None
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def request_story(svc: Services, events: list[StoredEvent]) -> dict[str, Any]:
+    """One request from its log records: who served it (function, version, environment and,
+    while the environment lives, its instance), its timeline and its status."""
+    first = events[0]
+    stream = first.log_stream
+    version, _, environment_id = stream.rpartition("/")[2].partition("]")
+    version = version.lstrip("[")
+    started_ms = first.timestamp_ms
+    ended_ms = events[-1].timestamp_ms
+    report: dict[str, Any] = {}
+    for event in events:
+        message = event.message
+        if message.startswith("START RequestId:"):
+            started_ms = event.timestamp_ms
+        elif message.startswith("REPORT RequestId:"):
+            ended_ms = event.timestamp_ms
+            report = _text_report(message)
+        elif '"platform.start"' in message:
+            started_ms = event.timestamp_ms
+        elif '"platform.report"' in message:
+            ended_ms = event.timestamp_ms
+            report = _json_report(message)
+    environment = svc.registry.get(environment_id)
+    duration = report.get("duration_ms")
+    init = report.get("init_duration_ms")
+    timeline = []
+    if init is not None:
+        timeline.append(("init (cold start)", started_ms - init, init))
+    timeline.append(("dispatched to a worker", started_ms, None))
+    if duration is not None:
+        timeline.append(("handler", started_ms, duration))
+    timeline.append(("answered", ended_ms, None))
+    return {
+        "function": first.log_group.rsplit("/", 1)[-1],
+        "log_group": first.log_group,
+        "version": version,
+        "environment_id": environment_id,
+        "environment_state": environment.state.value if environment is not None else "ended",
+        "instance_id": environment.config.instance_id if environment is not None else "",
+        "log_stream": stream,
+        "outcome": report.get("status", "unknown"),
+        "error_type": report.get("error_type", ""),
+        "report": report,
+        "timeline": timeline,
+        "events": events,
+    }
+
+
+def _text_report(line: str) -> dict[str, Any]:
+    fields = dict(part.split(": ", 1) for part in line.split("\t") if ": " in part)
+    out: dict[str, Any] = {"status": "success"}
+    if "Duration" in fields:
+        out["duration_ms"] = float(fields["Duration"].split()[0])
+    if "Init Duration" in fields:
+        out["init_duration_ms"] = float(fields["Init Duration"].split()[0])
+    if "Max Memory Used" in fields:
+        out["max_memory_mb"] = int(fields["Max Memory Used"].split()[0])
+    return out
+
+
+def _json_report(message: str) -> dict[str, Any]:
+    try:
+        record = json.loads(message)["record"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    metrics = record.get("metrics", {})
+    out: dict[str, Any] = {"status": record.get("status", "unknown")}
+    if "durationMs" in metrics:
+        out["duration_ms"] = float(metrics["durationMs"])
+    if "initDurationMs" in metrics:
+        out["init_duration_ms"] = float(metrics["initDurationMs"])
+    if "maxMemoryUsedMB" in metrics:
+        out["max_memory_mb"] = int(metrics["maxMemoryUsedMB"])
+    if record.get("errorType"):
+        out["error_type"] = record["errorType"]
+    return out
