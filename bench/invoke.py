@@ -5,6 +5,8 @@
   what any design with the real runtime client pays, whatever the rest does.
 * ``corral``: ``corral serve`` with a published Managed Instances function, 3 execution
   environments x 4 slots, a JSON echo handler under the real awslambdaric.
+* ``corral-console`` (``--console``): the same server while two web console tabs are open on
+  it (logged in; the overview's and the function page's live streams read every second).
 
 Load comes from ``wrk`` (one thread). 1 client measures latency. 32 clients measure
 throughput of *successful* invocations: 32 clients on 12 slots means about 20 are throttled
@@ -18,6 +20,7 @@ Writes the numbers to bench/results/.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -26,11 +29,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from tests.helpers import (
     OPERATOR,
     ROLE,
@@ -179,6 +185,9 @@ def main() -> None:
     parser.add_argument("--runtime", default="python3.11")
     parser.add_argument("--backoff-ms", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="1-client runs per target")
+    parser.add_argument(
+        "--console", action="store_true", help="also measure with web console tabs open"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (scripts/bench installs it)")
@@ -210,8 +219,14 @@ def main() -> None:
             "corral": corral.url + path,
             "corral-open": open_corral.url + path,
         }
+        if args.console:
+            targets["corral-console"] = corral.url + path
+        tabs = ConsoleTabs(corral)
         # Corral authenticates every call (the default): its requests are signed.
-        keys = {name: None for name in targets} | {"corral": corral.admin_key}
+        keys = {name: None for name in targets} | {
+            "corral": corral.admin_key,
+            "corral-console": corral.admin_key,
+        }
         for name, url in targets.items():
             wrk(url, 8, 2, key=keys[name])  # warm-up
         # Latency is noisy on a shared machine: interleave the targets over several rounds
@@ -219,13 +234,13 @@ def main() -> None:
         single: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(args.rounds):
             for name, url in targets.items():
-                single[name].append(wrk(url, 1, args.seconds, key=keys[name]))
+                with tabs.open(name == "corral-console"):
+                    single[name].append(wrk(url, 1, args.seconds, key=keys[name]))
         for name, url in targets.items():
             runs = sorted(single[name], key=lambda r: r["p50_us"])
-            results[name] = {
-                1: runs[len(runs) // 2],
-                32: wrk(url, 32, args.seconds, args.backoff_ms, key=keys[name]),
-            }
+            with tabs.open(name == "corral-console"):
+                many = wrk(url, 32, args.seconds, args.backoff_ms, key=keys[name])
+            results[name] = {1: runs[len(runs) // 2], 32: many}
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGINT)
@@ -234,6 +249,47 @@ def main() -> None:
         open_corral.stop()
         shutil.rmtree(data, ignore_errors=True)
     report(results, args)
+
+
+class ConsoleTabs:
+    """Web console tabs on a server: logged in, reading the live streams of the overview and
+    of the function's page, as two open browser tabs do."""
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self.updates = 0
+
+    @contextlib.contextmanager
+    def open(self, wanted: bool) -> Iterator[None]:
+        if not wanted:
+            yield
+            return
+        stop = threading.Event()
+        key_id, secret = self._server.admin_key
+        http = httpx.Client(base_url=self._server.url, timeout=30)
+        http.post("/console/login", data={"access_key_id": key_id, "secret_access_key": secret})
+
+        def tab(topic: str) -> None:
+            with http.stream("GET", "/console/events", params={"topic": topic}) as stream:
+                for line in stream.iter_lines():
+                    if line.startswith("data:"):
+                        self.updates += 1
+                    if stop.is_set():
+                        return
+
+        threads = [
+            threading.Thread(target=tab, args=(topic,), daemon=True)
+            for topic in ("overview", "function:echo")
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+            http.close()
 
 
 def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespace) -> None:
@@ -267,6 +323,16 @@ def report(results: dict[str, dict[int, dict[str, Any]]], args: argparse.Namespa
         f" 1 client : corral p50 - bare p50 = {summary['corral_p50_minus_bare_ms_1']:+.3f} ms "
         f"(target <= +0.400 ms); minimal-hop: {summary['hop_p50_minus_bare_ms_1']:+.3f} ms"
     )
+    if "corral-console" in results:
+        tabbed = results["corral-console"]
+        summary["console_vs_corral_32"] = tabbed[32]["ok_per_s"] / corral[32]["ok_per_s"]
+        summary["console_p50_minus_corral_ms_1"] = (
+            tabbed[1]["p50_us"] - corral[1]["p50_us"]
+        ) / 1000
+        print(
+            f" two console tabs open vs none: 32 clients {summary['console_vs_corral_32']:.2f}x,"
+            f" 1 client p50 {summary['console_p50_minus_corral_ms_1']:+.3f} ms"
+        )
     print(
         f" SigV4 (corral) vs --auth none (corral-open): 32 clients "
         f"{summary['signed_vs_open_32']:.2f}x, 1 client p50 "

@@ -158,9 +158,27 @@ def throttled(server: Server, lam: LambdaClient) -> str:
         Code={"ZipFile": echo_zip()},
     )
     lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
-    with pytest.raises(lam.exceptions.TooManyRequestsException):
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as refused:
         lam.invoke(FunctionName="throttled")
+    THROTTLED_REQUESTS.append(refused.value.response["ResponseMetadata"]["RequestId"])
     return "throttled"
+
+
+# The request ids of the throttled invocations (the 429's x-amzn-RequestId).
+THROTTLED_REQUESTS: list[str] = []
+
+
+def test_a_throttled_request_has_its_story_too(
+    admin: Watched, server: Server, throttled: str, shots: Path
+) -> None:
+    page = admin.page
+    answer = page.goto(server.url + f"/console/requests/{THROTTLED_REQUESTS[0]}")
+    assert answer is not None and answer.status == 200
+    expect(page.locator("#status")).to_have_text("throttled: concurrency")
+    expect(page.locator("#environment")).to_have_text("none (it never ran)")
+    expect(page.locator("#timeline")).to_contain_text("received")
+    page.screenshot(path=shots / "request-throttled.png", full_page=True)
+    assert admin.problems == []
 
 
 def test_login_refuses_a_wrong_secret_and_opens_with_the_admin_key(
@@ -318,7 +336,10 @@ def test_a_log_search_by_request_id_shows_that_request_and_its_story(
     expect(page.locator("#environment")).to_contain_text(environment)
     expect(page.locator("#version")).to_have_text("$LATEST")
     expect(page.locator("#status")).to_have_text("success")
+    expect(page.locator("#timeline")).to_contain_text("received")
+    expect(page.locator("#timeline")).to_contain_text("dispatched to a worker")
     expect(page.locator("#timeline")).to_contain_text("handler")
+    expect(page.locator("#instance")).to_have_text("on-demand")
     expect(page.locator("#lines")).to_contain_text("MARK findme")
     page.screenshot(path=shots / "request.png", full_page=True)
     # A text search over a time window finds the line too.

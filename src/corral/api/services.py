@@ -37,6 +37,7 @@ from corral.store.events import EventTable
 from corral.store.keys import KeyTable
 from corral.store.lock import DataDirLock
 from corral.telemetry.logdb import Retention
+from corral.telemetry.journal import RequestJournal
 from corral.telemetry.logstore import DiscardedLogs, LogStore
 from corral.telemetry.metrics import InvocationMetrics, MetricHistory
 
@@ -70,6 +71,8 @@ class Services:
     async_invoker: AsyncInvoker
     # A capacity provider's corral: tags, by its name.
     provider_extras: extras.ProviderExtrasOf
+    # The last requests' stories (the console's request view).
+    journal: RequestJournal
     started: bool = field(default=False)
 
     @classmethod
@@ -127,6 +130,7 @@ class Services:
             provider_extras=provider_extras_of,
         )
         metrics = InvocationMetrics()
+        journal = RequestJournal()
         router = Router(
             settings=settings,
             catalog=catalog,
@@ -135,6 +139,7 @@ class Services:
             metrics=metrics if metrics_on else None,
             extras=extras_of,
             wake=scaler.wake,
+            journal=journal,
         )
         async_invoker = AsyncInvoker(
             settings=settings, catalog=catalog, events=events, router=router, partition=partition
@@ -160,6 +165,7 @@ class Services:
             router=router,
             async_invoker=async_invoker,
             provider_extras=provider_extras_of,
+            journal=journal,
         )
 
     async def start(self) -> None:

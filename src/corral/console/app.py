@@ -340,7 +340,10 @@ class Console:
     async def _request(self, request: Request, viewer: views.Viewer) -> Response:
         request_id = request.path_params["request_id"]
         events = await self._search(viewer, "", request_id, "", "")
-        if not events:
+        entry = self._svc.journal.get(request_id)
+        if entry is not None and not viewer.can_see(entry.function):
+            entry = None
+        if not events and entry is None:
             raise errors.NotFound(
                 f"No record of request {request_id} (its logs may have aged out, or this key "
                 "may not see its function)."
@@ -350,7 +353,7 @@ class Console:
             viewer,
             page="logs",
             request_id=request_id,
-            **views.request_story(self._svc, events),
+            **views.request_story(self._svc, events, entry),
         )
 
     async def _cost(self, request: Request, viewer: views.Viewer) -> Response:

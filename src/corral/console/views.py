@@ -20,6 +20,7 @@ from corral.api.routes.corral import observed_state
 from corral.api.services import Services
 from corral.auth.policy import ApiKey, Role
 from corral.core import models
+from corral.telemetry.journal import JournalEntry
 from corral.telemetry.logdb import StoredEvent
 
 __all__ = [
@@ -249,50 +250,74 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def request_story(svc: Services, events: list[StoredEvent]) -> dict[str, Any]:
-    """One request from its log records: who served it (function, version, environment and,
-    while the environment lives, its instance), its timeline and its status."""
-    first = events[0]
-    stream = first.log_stream
-    version, _, environment_id = stream.rpartition("/")[2].partition("]")
-    version = version.lstrip("[")
-    started_ms = first.timestamp_ms
-    ended_ms = events[-1].timestamp_ms
+def request_story(
+    svc: Services, events: list[StoredEvent], entry: JournalEntry | None
+) -> dict[str, Any]:
+    """One request from the journal (while it holds it) and its log records: who served it
+    (function, version, environment, instance), its timeline and how it ended."""
     report: dict[str, Any] = {}
+    started_ms = ended_ms = None
     for event in events:
         message = event.message
-        if message.startswith("START RequestId:"):
+        if message.startswith("START RequestId:") or '"platform.start"' in message:
             started_ms = event.timestamp_ms
         elif message.startswith("REPORT RequestId:"):
-            ended_ms = event.timestamp_ms
-            report = _text_report(message)
-        elif '"platform.start"' in message:
-            started_ms = event.timestamp_ms
+            ended_ms, report = event.timestamp_ms, _text_report(message)
         elif '"platform.report"' in message:
-            ended_ms = event.timestamp_ms
-            report = _json_report(message)
-    environment = svc.registry.get(environment_id)
-    duration = report.get("duration_ms")
-    init = report.get("init_duration_ms")
-    timeline = []
-    if init is not None:
+            ended_ms, report = event.timestamp_ms, _json_report(message)
+    stream = events[0].log_stream if events else ""
+    version, _, environment_id = stream.rpartition("/")[2].partition("]")
+    version = version.lstrip("[")
+    function = events[0].log_group.rsplit("/", 1)[-1] if events else ""
+    outcome = report.get("status", "unknown")
+    if report.get("error_type"):
+        outcome = f"error: {report['error_type']}"
+    instance_id = ""
+    timeline: list[tuple[str, float, float | None]] = []
+    if entry is not None:
+        function, version = entry.function, entry.version
+        environment_id = entry.environment_id or environment_id
+        instance_id = entry.instance_id
+        outcome = entry.outcome
+        timeline.append(("received", entry.received_s * 1000, None))
+        if entry.dispatched_s is not None:
+            waited = "waited for a slot" if not entry.init_duration_ms else "waited (cold start)"
+            timeline.append((waited, entry.received_s * 1000, entry.waited_s * 1000))
+            timeline.append(("dispatched to a worker", entry.dispatched_s * 1000, None))
+    if report.get("init_duration_ms") is not None and entry is None and started_ms is not None:
+        init = report["init_duration_ms"]
         timeline.append(("init (cold start)", started_ms - init, init))
-    timeline.append(("dispatched to a worker", started_ms, None))
+    if report.get("init_duration_ms") is not None and entry is not None:
+        timeline.append(("of which init", entry.received_s * 1000, report["init_duration_ms"]))
+    if started_ms is not None and entry is None:
+        timeline.append(("dispatched to a worker", started_ms, None))
+    duration = report.get("duration_ms", entry.duration_ms if entry is not None else None)
     if duration is not None:
-        timeline.append(("handler", started_ms, duration))
-    timeline.append(("answered", ended_ms, None))
+        at = entry.dispatched_s * 1000 if entry and entry.dispatched_s else started_ms
+        timeline.append(("handler", at or 0, duration))
+    if entry is not None and entry.answered_s is not None:
+        timeline.append(
+            (
+                outcome if outcome.startswith("throttled") else "answered",
+                entry.answered_s * 1000,
+                None,
+            )
+        )
+    elif ended_ms is not None:
+        timeline.append(("answered", ended_ms, None))
+    environment = svc.registry.get(environment_id) if environment_id else None
+    if environment is not None and not instance_id:
+        instance_id = environment.config.instance_id
     return {
-        "function": first.log_group.rsplit("/", 1)[-1],
-        "log_group": first.log_group,
+        "function": function,
         "version": version,
         "environment_id": environment_id,
         "environment_state": environment.state.value if environment is not None else "ended",
-        "instance_id": environment.config.instance_id if environment is not None else "",
+        "instance_id": instance_id,
         "log_stream": stream,
-        "outcome": report.get("status", "unknown"),
-        "error_type": report.get("error_type", ""),
+        "outcome": outcome,
         "report": report,
-        "timeline": timeline,
+        "timeline": sorted(timeline, key=lambda step: step[1]),
         "events": events,
     }
 

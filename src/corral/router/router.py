@@ -15,7 +15,9 @@ functions without one: what reserved functions run never throttles the others (`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from corral.runtime.invocation import (
     new_trace_id,
 )
 from corral.store.catalog import Catalog
+from corral.telemetry.journal import RequestJournal
 from corral.telemetry.metrics import InvocationMetrics
 
 __all__ = ["ColdStarter", "InvokeRequest", "Router", "Waker", "admit"]
@@ -96,7 +99,9 @@ class Router:
         metrics: InvocationMetrics | None = None,
         extras: ExtrasOf | None = None,
         wake: Waker | None = None,
+        journal: RequestJournal | None = None,
     ) -> None:
+        self._journal = journal
         self._settings = settings
         self._extras = extras or (lambda function: FunctionExtras())
         self._wake = wake or (lambda ref: False)
@@ -124,6 +129,30 @@ class Router:
         Raises:
             errors.Throttled: no environment can take it now.
         """
+        journal = self._journal
+        if journal is None:
+            return await self._invoke(request)
+        if not request.request_id:
+            request = dataclasses.replace(request, request_id=new_request_id())
+        ref = request.version.ref
+        entry = journal.start(request.request_id, ref.function, ref.version)
+        try:
+            result = await self._invoke(request)
+        except errors.Throttled as exc:
+            entry.outcome = f"throttled: {exc.cause.value}"
+            entry.answered_s = time.time()
+            raise
+        except BaseException:
+            entry.outcome = "failed in Corral"
+            entry.answered_s = time.time()
+            raise
+        entry.answered_s = time.time()
+        entry.outcome = "success" if result.error_type is None else f"error: {result.error_type}"
+        entry.duration_ms = result.duration_ms
+        entry.init_duration_ms = result.init_duration_ms
+        return result
+
+    async def _invoke(self, request: InvokeRequest) -> InvocationResult:
         version = request.version
         if version.spec.managed is not None:
             return await self._invoke_managed(request)
@@ -278,6 +307,13 @@ class Router:
         if request.version.spec.managed is not None:
             ref = request.version.ref
             invocation.on_release = lambda: self._slot_freed(ref)
+        if self._journal is not None:
+            entry = self._journal.get(invocation.request_id)
+            if entry is not None:
+                entry.dispatched_s = time.time()
+                entry.waited_s = entry.dispatched_s - entry.received_s
+                entry.environment_id = environment.id
+                entry.instance_id = environment.config.instance_id
         environment.dispatch(invocation)
         result = await invocation.future
         if self._metrics is not None:
