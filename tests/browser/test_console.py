@@ -218,6 +218,17 @@ def test_counts_on_the_overview_and_function_page_equal_the_apis(
     expect(page.locator("#total-errors")).to_have_text("2")
     assert metric(server, "corral_errors_total", counted) == 2
     expect(page.locator("#success-rate")).to_have_text("71.4%")
+    # Durations: nearest-rank percentiles of the REPORT lines the API's log search returns.
+    reports = [
+        float(e["message"].split("Duration: ")[1].split(" ms")[0])
+        for e in server.get("/corral/v1/logs", function=counted, since="15m").json()["events"]
+        if e["message"].startswith("REPORT ")
+    ]
+    assert len(reports) == 7
+    reports.sort()
+    expect(page.locator("#duration-p50")).to_have_text(f"{reports[3]:.2f} ms")
+    expect(page.locator("#duration-max")).to_have_text(f"{reports[-1]:.2f} ms")
+    expect(page.locator("#duration-p99")).to_have_text(f"{reports[-1]:.2f} ms")
     page.screenshot(path=shots / "function.png", full_page=True)
     page.goto(server.url + f"/console/functions/{throttled}")
     expect(page.locator("#total-throttles")).to_have_text(

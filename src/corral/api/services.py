@@ -36,8 +36,8 @@ from corral.store.db import Database
 from corral.store.events import EventTable
 from corral.store.keys import KeyTable
 from corral.store.lock import DataDirLock
-from corral.telemetry.logdb import Retention
 from corral.telemetry.journal import RequestJournal
+from corral.telemetry.logdb import Retention
 from corral.telemetry.logstore import DiscardedLogs, LogStore
 from corral.telemetry.metrics import InvocationMetrics, MetricHistory
 

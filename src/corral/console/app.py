@@ -47,6 +47,8 @@ _HERE = Path(__file__).parent
 # A live page's stream ends after this long; the browser reconnects at once (EventSource).
 _STREAM_S = 300.0
 _TICK_S = 1.0
+# The live function page gets the duration percentiles every this many ticks.
+_DURATIONS_EVERY = 5
 _LOG_LIMIT = 500
 
 Page = Callable[[Request, views.Viewer], Awaitable[Response]]
@@ -235,7 +237,12 @@ class Console:
             raise errors.NotFound(f"Function not found: {name}")
         history = views.monitor_history(self._svc, name)
         return self._render(
-            "function.html", viewer, page="functions", history=json.dumps(history), **data
+            "function.html",
+            viewer,
+            page="functions",
+            history=json.dumps(history),
+            durations=await views.durations(self._svc, name),
+            **data,
         )
 
     async def _invoke(self, request: Request, viewer: views.Viewer) -> Response:
@@ -384,9 +391,13 @@ class Console:
     ) -> AsyncIterator[str]:
         ends = time.monotonic() + _STREAM_S
         yield "retry: 1000\n\n"
+        ticks = 0
         while time.monotonic() < ends and not self._closing.is_set():
+            ticks += 1
             if kind == "function":
                 data: Any = views.function_live(self._svc, name)
+                if ticks % _DURATIONS_EVERY == 1:  # read from the log store: not every second
+                    data["durations"] = await views.durations(self._svc, name)
             elif kind == "provider":
                 data = views.provider_live(self._svc, name)
             else:

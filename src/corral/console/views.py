@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,13 +20,14 @@ from corral.api.metrics import counters
 from corral.api.routes.corral import observed_state
 from corral.api.services import Services
 from corral.auth.policy import ApiKey, Role
-from corral.core import models
+from corral.core import errors, models
 from corral.telemetry.journal import JournalEntry
 from corral.telemetry.logdb import StoredEvent
 
 __all__ = [
     "MONITOR_SERIES",
     "Viewer",
+    "durations",
     "function_live",
     "function_page",
     "monitor_history",
@@ -350,3 +352,35 @@ def _json_report(message: str) -> dict[str, Any]:
     if record.get("errorType"):
         out["error_type"] = record["errorType"]
     return out
+
+
+async def durations(svc: Services, name: str, minutes: int = 15) -> dict[str, float | None]:
+    """Duration of the function's invocations over the last ``minutes``, from their report
+    records: count, average, p50, p99 and max (milliseconds; None without invocations)."""
+    latest = svc.catalog.version(name, models.LATEST)
+    logging = latest.spec.logging if latest is not None else models.LoggingConfig()
+    now_ms = int(time.time() * 1000)
+    try:
+        records = await svc.logs.reports(logging.group_for(name), now_ms - minutes * 60_000, now_ms)
+    except errors.CorralError:
+        records = []  # no log store
+    values: list[float] = []
+    for _, message in records:
+        report = _text_report(message) if message.startswith("REPORT") else _json_report(message)
+        if "duration_ms" in report:
+            values.append(report["duration_ms"])
+    values.sort()
+    if not values:
+        return {"count": 0, "avg": None, "p50": None, "p99": None, "max": None}
+    return {
+        "count": len(values),
+        "avg": sum(values) / len(values),
+        "p50": _rank(values, 0.50),
+        "p99": _rank(values, 0.99),
+        "max": values[-1],
+    }
+
+
+def _rank(ordered: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted values."""
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]

@@ -75,6 +75,12 @@ function functionPage(section) {
   });
   live(section.dataset.live, (update) => {
     showTotals(update.totals);
+    if (update.durations) {
+      for (const key of ["avg", "p50", "p99", "max"]) {
+        const v = update.durations[key];
+        setText(`duration-${key}`, v === null ? "-" : `${v.toFixed(2)} ms`);
+      }
+    }
     for (const entry of plots) {
       const { data, series, scale } = entry;
       const last = data[0][data[0].length - 1];
