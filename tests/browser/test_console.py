@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.conftest import published_managed
-from tests.helpers import LambdaClient, Server, echo_zip
+from tests.helpers import LambdaClient, Server, echo_zip, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -243,6 +243,7 @@ def test_counts_on_the_overview_and_function_page_equal_the_apis(
     )
     expect(page.locator("#total-invocations")).to_have_text(f"{total:,.0f}")
     expect(page.locator("text=counted")).to_be_visible()
+    expect(page.locator("#now-invocations")).to_have_text(re.compile(r"^[0-9.,]+$"))
     page.screenshot(path=shots / "overview.png", full_page=True)
     assert admin.problems == []
 
@@ -318,6 +319,11 @@ def test_the_capacity_provider_map_shows_the_environments_the_state_shows(
             break
         time.sleep(0.2)
     assert len(state) == 1 and on_page() == state
+    # Its metrics chart is fed live too.
+    fleet = page.locator("#chart-fleet")
+    expect(fleet.locator("canvas")).to_have_count(1)
+    points = int(fleet.get_attribute("data-points") or 0)
+    wait_until(lambda: int(fleet.get_attribute("data-points") or 0) > points)
     page.screenshot(path=shots / "capacity-provider.png", full_page=True)
     assert admin.problems == []
 
@@ -376,8 +382,8 @@ def test_invoking_from_the_function_page_shows_the_answer_and_its_request(
     assert admin.problems == []
 
 
-def test_the_cost_page_estimates_as_the_cli_does(
-    admin: Watched, server: Server, shots: Path
+def test_the_cost_page_estimates_as_the_cli_does_and_reports_real_load(
+    admin: Watched, server: Server, counted: str, shots: Path
 ) -> None:
     page = admin.page
     page.goto(server.url + "/console/cost")
@@ -386,6 +392,13 @@ def test_the_cost_page_estimates_as_the_cli_does(
     for field, part in (("#classic-usd", "classic"), ("#managed-usd", "managedInstances")):
         expect(page.locator(field)).to_have_text(f"${js_number(expected[part]['monthlyUsd'])}")
     expect(page.locator("#chart-cost canvas")).to_have_count(1)
+    page.select_option("#report select[name=function]", counted)
+    page.click("#report button[type=submit]")
+    report = server.get("/corral/v1/cost/report", function=counted, since="1h").json()
+    expect(page.locator("#report-invocations")).to_have_text(
+        js_number(report["measured"]["invocations"])
+    )
+    expect(page.locator("#chart-report canvas")).to_have_count(1)
     page.screenshot(path=shots / "cost.png", full_page=True)
     assert admin.problems == []
 
@@ -412,6 +425,10 @@ def test_an_invoke_key_sees_only_its_functions_and_changes_nothing(
     provider = provider_arn.rsplit(":", 1)[1]
     answer = page.goto(server.url + f"/console/capacity-providers/{provider}")
     assert answer is not None and answer.status == 403
+    status = page.evaluate(
+        f"fetch('/console/cost/report?function={throttled}').then(r => r.status)"
+    )
+    assert status == 404  # its measured cost is hidden as well
     watched.problems.clear()
     # It may invoke its function from the page, and the overview counts only its functions.
     page.goto(server.url + f"/console/functions/{counted}#test")
@@ -435,3 +452,29 @@ def test_a_form_from_another_site_or_without_its_token_is_refused(
     )
     assert status == 403
     admin.problems.clear()
+
+
+def test_without_authentication_the_console_opens_without_a_login(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    open_server = start_server(tmp_path_factory.mktemp("open"), CORRAL_AUTH="none")
+    try:
+        context = browser.new_context()
+        watched = Watched(context)
+        page = watched.page
+        page.goto(open_server.url + "/console/")
+        expect(page).to_have_url(open_server.url + "/console/")
+        expect(page.locator("#who")).to_have_text("no authentication")
+        expect(page.locator("text=Log out")).to_have_count(0)
+        # Its forms still need the page's token, and the request must come from its origin.
+        token = json.loads(page.get_attribute("body", "hx-headers") or "{}")["X-CSRF-Token"]
+        refused = httpx.post(
+            open_server.url + "/console/logout",
+            data={"csrf": token},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert refused.status_code == 403
+        assert watched.problems == []
+        context.close()
+    finally:
+        open_server.stop()

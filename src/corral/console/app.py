@@ -25,11 +25,17 @@ from typing import Any
 import jinja2
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from corral.api.routes.cost import cost_estimate
+from corral.api.routes.cost import cost_estimate, cost_report
 from corral.api.services import Services
 from corral.console import views
 from corral.console.sessions import COOKIE, SESSION_TTL_S, Sessions
@@ -86,6 +92,7 @@ class Console:
             Route("/requests/{request_id}", self._page(self._request)),
             Route("/cost", self._page(self._cost)),
             Route("/cost/estimate", self._page(self._cost_estimate)),
+            Route("/cost/report", self._page(self._cost_report)),
             Route("/events", self._page(self._events)),
             Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
         ]
@@ -292,7 +299,12 @@ class Console:
         if provider is None:
             raise errors.NotFound(f"Capacity provider not found: {name}")
         return self._render(
-            "provider.html", viewer, page="overview", provider=provider, live=json.dumps(provider)
+            "provider.html",
+            viewer,
+            page="overview",
+            provider=provider,
+            live=json.dumps(provider),
+            history=json.dumps(views.provider_history(self._svc, name)),
         )
 
     async def _logs(self, request: Request, viewer: views.Viewer) -> Response:
@@ -370,6 +382,12 @@ class Console:
     async def _cost_estimate(self, request: Request, viewer: views.Viewer) -> Response:
         return await cost_estimate(request)  # the API's own calculator route (JSON)
 
+    async def _cost_report(self, request: Request, viewer: views.Viewer) -> Response:
+        function = request.query_params.get("function", "")
+        if function and not viewer.can_see(function):
+            return await cost_report_refused(function)
+        return await cost_report(request)  # the API's own report route (JSON)
+
     # --- live ---------------------------------------------------------------------------------
     async def _events(self, request: Request, viewer: views.Viewer) -> Response:
         topic = request.query_params.get("topic", "overview")
@@ -400,9 +418,15 @@ class Console:
                     data["durations"] = await views.durations(self._svc, name)
             elif kind == "provider":
                 data = views.provider_live(self._svc, name)
+                if data is not None:
+                    data["history"] = views.provider_history(self._svc, name, minutes=0.05)
             else:
                 summary = views.overview(self._svc, viewer)
-                data = {"totals": summary["totals"], "providers": summary["providers"]}
+                data = {
+                    "totals": summary["totals"],
+                    "now": summary["now"],
+                    "providers": summary["providers"],
+                }
             yield f"data: {json.dumps(data)}\n\n"
             try:
                 await asyncio.wait_for(self._closing.wait(), _TICK_S)
@@ -410,6 +434,15 @@ class Console:
                 pass
             if await request.is_disconnected():
                 break
+
+
+async def cost_report_refused(function: str) -> Response:
+    """The API's answer for a function this key may not see: as if it did not exist."""
+    return JSONResponse(
+        {"Type": "User", "message": f"Function not found: {function}"},
+        status_code=404,
+        headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
+    )
 
 
 _SECURITY_HEADERS = {

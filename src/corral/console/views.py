@@ -32,7 +32,9 @@ __all__ = [
     "function_page",
     "monitor_history",
     "overview",
+    "provider_history",
     "provider_live",
+    "rates_now",
     "request_story",
     "totals",
 ]
@@ -147,9 +149,61 @@ def overview(svc: Services, viewer: Viewer) -> dict[str, Any]:
             for v in sorted(latest, key=lambda v: v.function_name)
         ],
         "totals": totals(svc, None if viewer.admin else names),
+        "now": rates_now(svc, None if viewer.admin else names),
         "warnings": warnings if viewer.admin else [],
         "asleep": state["scaledToZero"],
     }
+
+
+_RATES = {
+    "invocations_per_second": "invocations",
+    "errors_per_second": "errors",
+    "throttles_per_second": "throttles",
+}
+
+
+def rates_now(svc: Services, functions: set[str] | None = None) -> dict[str, float]:
+    """Invocations, errors and throttles per second in the last sampled second."""
+    out = dict.fromkeys(_RATES.values(), 0.0)
+    latest = svc.history.latest({})
+    newest = max((p.timestamp_s for p in latest.values()), default=0.0)
+    for (series, labels), point in latest.items():
+        what = _RATES.get(series)
+        if what is None or newest - point.timestamp_s > 0.5:
+            continue
+        if functions is None or dict(labels).get("function") in functions:
+            out[what] += point.value
+    return out
+
+
+PROVIDER_SERIES = (
+    "instances_running",
+    "corral_capacity_provider_vcpu_allocated",
+    "corral_capacity_provider_vcpu_available",
+    "corral_capacity_provider_cpu_utilization",
+    "corral_capacity_provider_memory_utilization",
+)
+
+
+def provider_history(svc: Services, name: str, minutes: float = 15) -> dict[str, Any]:
+    """A capacity provider's charts (uPlot's shape): running instances, vCPU allocated and
+    free, CPU and memory use of its running instances."""
+    since = time.time() - minutes * 60
+    by_time: dict[str, dict[int, list[float]]] = {s: defaultdict(list) for s in PROVIDER_SERIES}
+    for (series, labels), points in svc.history.select({"capacity_provider": name}, since).items():
+        if series == "corral_instances":
+            if dict(labels).get("state") != models.InstanceState.RUNNING.value:
+                continue
+            series = "instances_running"
+        if series in by_time:
+            for point in points:
+                by_time[series][round(point.timestamp_s)].append(point.value)
+    stamps = sorted({t for values in by_time.values() for t in values})
+    columns: dict[str, list[float | None]] = {}
+    for series, values in by_time.items():
+        combine = _mean if series.endswith("utilization") else sum
+        columns[series] = [combine(values[t]) if t in values else None for t in stamps]
+    return {"t": stamps, **columns}
 
 
 def _provider_summary(provider: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,9 @@ function showTotals(totals) {
 function overviewPage() {
   live("overview", (data) => {
     showTotals(data.totals);
+    setText("now-invocations", fmt(data.now.invocations));
+    setText("now-errors", fmt(data.now.errors));
+    setText("now-throttles", fmt(data.now.throttles));
     for (const p of data.providers) {
       const row = document.querySelector(`tr[data-provider="${CSS.escape(p.name)}"]`);
       if (!row) continue;
@@ -50,10 +53,17 @@ const CHARTS = [
 ];
 const WINDOW_S = 15 * 60;
 
-function functionPage(section) {
-  const history = JSON.parse(document.getElementById("history").textContent);
+const PROVIDER_CHARTS = [
+  ["chart-fleet", [["instances_running", "running instances", "#1f4e79"],
+    ["corral_capacity_provider_vcpu_allocated", "vCPU allocated", "#d9480f"],
+    ["corral_capacity_provider_vcpu_available", "vCPU free", "#1d7f4e"]], 1],
+  ["chart-fleet-usage", [["corral_capacity_provider_cpu_utilization", "CPU %", "#d9480f"],
+    ["corral_capacity_provider_memory_utilization", "memory %", "#1864ab"]], 100],
+];
+
+function makeCharts(charts, history) {
   const plots = [];
-  for (const [id, series, scale] of CHARTS) {
+  for (const [id, series, scale] of charts) {
     const el = document.getElementById(id);
     const data = [history.t.slice()];
     for (const [name] of series) data.push((history[name] || []).map((v) => v === null ? null : v * scale));
@@ -73,6 +83,27 @@ function functionPage(section) {
   window.addEventListener("resize", () => {
     for (const { plot } of plots) plot.setSize({ width: Math.max(320, plot.root.parentElement.clientWidth), height: 200 });
   });
+  return plots;
+}
+
+function addPoint(plots, t, point) {
+  for (const entry of plots) {
+    const { data, series, scale } = entry;
+    const last = data[0][data[0].length - 1];
+    if (last !== undefined && t <= last) continue;
+    data[0].push(t);
+    series.forEach(([name], i) => {
+      const v = point[name];
+      data[i + 1].push(v === null || v === undefined ? null : v * scale);
+    });
+    while (data[0].length && data[0][0] < t - WINDOW_S) data.forEach((column) => column.shift());
+    entry.plot.setData(data);
+    entry.plot.root.parentElement.dataset.points = data[0].length;
+  }
+}
+
+function functionPage(section) {
+  const plots = makeCharts(CHARTS, JSON.parse(document.getElementById("history").textContent));
   live(section.dataset.live, (update) => {
     showTotals(update.totals);
     if (update.durations) {
@@ -81,19 +112,7 @@ function functionPage(section) {
         setText(`duration-${key}`, v === null ? "-" : `${v.toFixed(2)} ms`);
       }
     }
-    for (const entry of plots) {
-      const { data, series, scale } = entry;
-      const last = data[0][data[0].length - 1];
-      if (last === update.t) continue;
-      data[0].push(update.t);
-      series.forEach(([name], i) => {
-        const v = update.point[name];
-        data[i + 1].push(v === null || v === undefined ? null : v * scale);
-      });
-      while (data[0].length && data[0][0] < update.t - WINDOW_S) data.forEach((column) => column.shift());
-      entry.plot.setData(data);
-      entry.plot.root.parentElement.dataset.points = data[0].length;
-    }
+    addPoint(plots, update.t, update.point);
     const body = document.getElementById("environments");
     body.innerHTML = update.environments.length ? update.environments.map((e) =>
       `<tr><td class="mono">${esc(e.id.slice(0, 12))}</td><td>${esc(e.version)}</td><td>${esc(e.state)}</td>` +
@@ -131,7 +150,17 @@ function drawMap(provider) {
 
 function providerPage(section) {
   drawMap(JSON.parse(document.getElementById("live").textContent));
-  live(section.dataset.live, (provider) => { if (provider) drawMap(provider); });
+  const plots = makeCharts(PROVIDER_CHARTS, JSON.parse(document.getElementById("history").textContent));
+  live(section.dataset.live, (provider) => {
+    if (!provider) return;
+    drawMap(provider);
+    const h = provider.history;
+    h.t.forEach((t, i) => {
+      const point = {};
+      for (const [, series] of PROVIDER_CHARTS) for (const [name] of series) point[name] = h[name][i];
+      addPoint(plots, t, point);
+    });
+  });
 }
 
 // --- cost ---------------------------------------------------------------------------------------
@@ -163,6 +192,31 @@ function costPage(form) {
   run();
 }
 
+function reportPage(form) {
+  let plot = null;
+  const run = async () => {
+    const params = new URLSearchParams(new FormData(form));
+    const answer = await fetch(`/console/cost/report?${params}`);
+    const data = await answer.json();
+    const out = document.getElementById("report-result");
+    if (!answer.ok) { out.innerHTML = `<p class="error" role="alert">${esc(data.message || data.Message || "error")}</p>`; return; }
+    const m = data.measured, managed = data.managedInstances;
+    out.innerHTML =
+      `<div class="tile"><span class="label">invocations</span><span class="value" id="report-invocations">${fmt(m.invocations)}</span></div>` +
+      `<div class="tile"><span class="label">classic / month at this pace</span><span class="value">$${fmt(data.classic.monthlyUsd)}</span></div>` +
+      `<div class="tile"><span class="label">Managed Instances as configured</span><span class="value">$${fmt(managed.asConfigured.monthlyUsd)}</span></div>` +
+      `<div class="tile"><span class="label">right-sized</span><span class="value">$${fmt(managed.rightSized.monthlyUsd)}</span></div>`;
+    const el = document.getElementById("chart-report");
+    const hours = m.hourlyRps.map((_, i) => i);
+    if (plot) plot.destroy();
+    plot = new uPlot({
+      width: Math.max(320, el.clientWidth), height: 200, scales: { x: { time: false } },
+      series: [{ label: "hour" }, { label: "req/s", stroke: "#1f4e79", width: 2 }],
+    }, [hours, m.hourlyRps], el);
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); run(); });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const section = document.querySelector("[data-live]");
   if (section) {
@@ -173,4 +227,6 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const estimate = document.getElementById("estimate");
   if (estimate) costPage(estimate);
+  const report = document.getElementById("report");
+  if (report) reportPage(report);
 });
