@@ -450,3 +450,11 @@ async def eventually(predicate: Any, timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         await asyncio.sleep(0.005)
+
+
+def status_of(answer: Any) -> int:
+    """An Invoke answer's status, its payload read (an unread payload holds its connection,
+    which is then closed only by the garbage collector, with a ResourceWarning)."""
+    answer["Payload"].read()
+    status: int = answer["StatusCode"]
+    return status

@@ -140,9 +140,11 @@ def counted(server: Server, lam: LambdaClient) -> str:
         Code={"ZipFile": echo_zip()},
     )
     for _ in range(5):
-        assert lam.invoke(FunctionName="counted")["StatusCode"] == 200
+        answer = lam.invoke(FunctionName="counted")
+        assert answer["StatusCode"] == 200 and answer["Payload"].read()
     for _ in range(2):
         answer = lam.invoke(FunctionName="counted", Payload=json.dumps({"fail": "on purpose"}))
+        answer["Payload"].read()  # read: an unread body holds its connection
         assert answer["FunctionError"] == "Unhandled"
     return "counted"
 
@@ -261,7 +263,7 @@ def test_the_monitor_chart_grows_while_invoking_without_a_reload(
 
     def invoke() -> None:
         while not stop.is_set():
-            lam.invoke(FunctionName=counted)
+            lam.invoke(FunctionName=counted)["Payload"].read()
             time.sleep(0.1)
 
     worker = threading.Thread(target=invoke)
@@ -334,6 +336,7 @@ def test_a_log_search_by_request_id_shows_that_request_and_its_story(
     answer = lam.invoke(
         FunctionName=counted, Payload=json.dumps({"mark": "findme"}), LogType="Tail"
     )
+    answer["Payload"].read()
     request_id = answer["ResponseMetadata"]["RequestId"]
     assert request_id in base64.b64decode(answer["LogResult"]).decode()
     expected = server.get("/corral/v1/logs", function=counted, requestId=request_id).json()

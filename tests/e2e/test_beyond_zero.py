@@ -88,7 +88,8 @@ def test_an_idle_version_scales_to_zero_and_its_next_invocation_starts_it_again(
     )
     awake = published_managed(lam, make_function, always, "awake", echo_zip(), slots=2)
     for name in (sleepy, events, awake):
-        assert lam.invoke(FunctionName=name, Qualifier="1")["StatusCode"] == 200
+        answer = lam.invoke(FunctionName=name, Qualifier="1")
+        assert answer["StatusCode"] == 200 and answer["Payload"].read()
     idle_since = time.monotonic()
 
     # Idle for the timeout: no environment, no instance, still Active.
@@ -124,6 +125,7 @@ def test_an_idle_version_scales_to_zero_and_its_next_invocation_starts_it_again(
     assert live_instances(server, zero)
     assert f"{sleepy}:1" not in asleep(server)
     warm = lam.invoke(FunctionName=sleepy, Qualifier="1", LogType="Tail")
+    warm["Payload"].read()
     assert warm["StatusCode"] == 200 and "initDurationMs" not in tail(warm)
 
     # An event wakes its version too; its queue delivers it once an environment is ready.

@@ -31,6 +31,7 @@ from tests.helpers import (
     echo_zip,
     start_server,
     start_server_in,
+    status_of,
     wait_version_active,
 )
 
@@ -200,7 +201,7 @@ def test_without_working_containers_auto_falls_back_to_process_and_says_so_loudl
             Handler="app.handler",
             Code={"ZipFile": echo_zip()},
         )
-        assert lam.invoke(FunctionName="plain")["StatusCode"] == 200  # and it still works
+        assert status_of(lam.invoke(FunctionName="plain")) == 200  # and it still works
     finally:
         srv.stop()
 

@@ -17,6 +17,7 @@ from tests.helpers import (
     LambdaClient,
     Server,
     start_server,
+    status_of,
     wait_for,
     wait_version_active,
     zip_code,
@@ -250,7 +251,7 @@ def test_min_and_max_zero_deactivate_a_version_until_it_is_scaled_up_again(fleet
         FunctionScalingConfig={"MinExecutionEnvironments": 1, "MaxExecutionEnvironments": 2},
     )
     wait_for(lambda: state_of() == "Active", timeout_s=30)
-    assert lam.invoke(FunctionName="nap-fn", Qualifier="1")["StatusCode"] == 200
+    assert status_of(lam.invoke(FunctionName="nap-fn", Qualifier="1")) == 200
 
 
 def test_no_allowed_type_that_fits_logs_a_launch_failure(fleet: Server) -> None:

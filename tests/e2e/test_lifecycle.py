@@ -24,6 +24,7 @@ from tests.helpers import (
     run_aws,
     start_server,
     start_server_in,
+    status_of,
     wait_for,
     wait_version_active,
 )
@@ -99,7 +100,7 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
             "AppliedFunctionScalingConfig"
         ] == {"MinExecutionEnvironments": 2, "MaxExecutionEnvironments": 5}
         wait_version_active(lam, "managed", "1")
-        assert lam.invoke(FunctionName="managed", Qualifier="1")["StatusCode"] == 200
+        assert status_of(lam.invoke(FunctionName="managed", Qualifier="1")) == 200
         assert second.marks("classic", "queued") == []
         lam.delete_function_concurrency(FunctionName="classic")
         wait_for(lambda: second.marks("classic", "queued"), timeout_s=30)
@@ -121,7 +122,7 @@ def test_a_server_killed_outright_takes_its_runtimes_with_it(tmp: Path, sandbox:
         Handler="app.handler",
         Code={"ZipFile": echo_zip()},
     )
-    assert lam.invoke(FunctionName="orphan")["StatusCode"] == 200
+    assert status_of(lam.invoke(FunctionName="orphan")) == 200
     pids = server.tree() - {server.proc.pid}
     assert pids, "a runtime runs"
     server.proc.kill()

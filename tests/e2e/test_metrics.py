@@ -22,6 +22,7 @@ from tests.helpers import (
     error_of,
     raw,
     start_server,
+    status_of,
     wait_for,
     wait_version_active,
 )
@@ -191,7 +192,7 @@ def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
             Handler="app.handler",
             Code={"ZipFile": echo_zip()},
         )
-        assert lam.invoke(FunctionName="quiet")["StatusCode"] == 200
+        assert status_of(lam.invoke(FunctionName="quiet")) == 200
         text = srv.get("/metrics").text
         assert text.startswith("# metrics are off") and "corral_invocations_total" not in text
         time.sleep(1.5)  # a sampler, were it running, would have sampled by now
