@@ -327,6 +327,20 @@ def test_the_capacity_provider_map_shows_the_environments_the_state_shows(
     points = int(fleet.get_attribute("data-points") or 0)
     wait_until(lambda: int(fleet.get_attribute("data-points") or 0) > points)
     page.screenshot(path=shots / "capacity-provider.png", full_page=True)
+    # A Managed Instances request's story: JSON logs, its version and instance.
+    answer = lam.invoke(FunctionName=name, Qualifier="1", LogType="Tail")
+    answer["Payload"].read()
+    (environment,) = server.environments(name)
+    instance = next(
+        i["id"]
+        for p in server.state()["capacityProviders"]
+        for i in p["instances"]
+        if any(e["id"] == environment["id"] for e in i["environments"])
+    )
+    page.goto(server.url + f"/console/requests/{answer['ResponseMetadata']['RequestId']}")
+    expect(page.locator("#version")).to_have_text("1")
+    expect(page.locator("#instance")).to_have_text(instance)
+    expect(page.locator("#lines")).to_contain_text('"platform.report"')
     assert admin.problems == []
 
 
@@ -481,3 +495,34 @@ def test_without_authentication_the_console_opens_without_a_login(
         context.close()
     finally:
         open_server.stop()
+
+
+def test_lists_and_wrong_addresses_give_pages_that_say_what_to_do(
+    admin: Watched, server: Server, counted: str, shots: Path
+) -> None:
+    page = admin.page
+    page.goto(server.url + "/console/functions")
+    expect(page.locator("table")).to_contain_text(counted)
+    page.goto(server.url + "/console/logs")
+    expect(page.locator("main")).to_contain_text("paste a request id")
+    page.screenshot(path=shots / "logs-empty.png", full_page=True)
+    page.goto(server.url + "/console/login")  # already logged in: on to the overview
+    expect(page).to_have_url(server.url + "/console/")
+    page.goto(server.url + "/console")
+    expect(page).to_have_url(server.url + "/console/")
+    assert admin.problems == []
+    for path, status, text in (
+        ("/console/functions/nope", 404, "Function not found: nope"),
+        ("/console/capacity-providers/nope", 404, "Capacity provider not found: nope"),
+        ("/console/requests/01a24499-0000-7000-8000-000000000000", 404, "No record of request"),
+        ("/console/events?topic=weather", 400, "Unknown topic"),
+        ("/console/logs?function=counted&since=forever", 400, "since"),
+    ):
+        answer = page.goto(server.url + path)
+        assert answer is not None and answer.status == status, path
+        expect(page.get_by_role("alert")).to_contain_text(text)
+    admin.problems.clear()
+    # Without a session, a form post is refused and a page sends to the login.
+    assert httpx.post(server.url + "/console/logout").status_code == 401
+    gone = httpx.get(server.url + "/console/cost", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/console/login")

@@ -372,7 +372,7 @@ class Console:
             viewer,
             page="logs",
             request_id=request_id,
-            **views.request_story(self._svc, events, entry),
+            **views.request_story(events, entry, self._svc.registry.get),
         )
 
     async def _cost(self, request: Request, viewer: views.Viewer) -> Response:

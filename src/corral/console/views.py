@@ -13,9 +13,11 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from corral.agent.handle import EnvironmentHandle
 from corral.api.metrics import counters
 from corral.api.routes.corral import observed_state
 from corral.api.services import Services
@@ -307,10 +309,13 @@ def _mean(values: list[float]) -> float:
 
 
 def request_story(
-    svc: Services, events: list[StoredEvent], entry: JournalEntry | None
+    events: list[StoredEvent],
+    entry: JournalEntry | None,
+    environment_of: Callable[[str], EnvironmentHandle | None],
 ) -> dict[str, Any]:
     """One request from the journal (while it holds it) and its log records: who served it
-    (function, version, environment, instance), its timeline and how it ended."""
+    (function, version, environment, instance), its timeline and how it ended. Pure:
+    ``environment_of`` finds a live environment by id."""
     report: dict[str, Any] = {}
     started_ms = ended_ms = None
     for event in events:
@@ -340,11 +345,11 @@ def request_story(
             waited = "waited for a slot" if not entry.init_duration_ms else "waited (cold start)"
             timeline.append((waited, entry.received_s * 1000, entry.waited_s * 1000))
             timeline.append(("dispatched to a worker", entry.dispatched_s * 1000, None))
-    if report.get("init_duration_ms") is not None and entry is None and started_ms is not None:
-        init = report["init_duration_ms"]
+    init = report.get("init_duration_ms", entry.init_duration_ms if entry is not None else None)
+    if init is not None and entry is None and started_ms is not None:
         timeline.append(("init (cold start)", started_ms - init, init))
-    if report.get("init_duration_ms") is not None and entry is not None:
-        timeline.append(("of which init", entry.received_s * 1000, report["init_duration_ms"]))
+    if init is not None and entry is not None:
+        timeline.append(("of which init", entry.received_s * 1000, init))
     if started_ms is not None and entry is None:
         timeline.append(("dispatched to a worker", started_ms, None))
     duration = report.get("duration_ms", entry.duration_ms if entry is not None else None)
@@ -361,7 +366,7 @@ def request_story(
         )
     elif ended_ms is not None:
         timeline.append(("answered", ended_ms, None))
-    environment = svc.registry.get(environment_id) if environment_id else None
+    environment = environment_of(environment_id) if environment_id else None
     if environment is not None and not instance_id:
         instance_id = environment.config.instance_id
     return {
