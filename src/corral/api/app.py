@@ -111,9 +111,7 @@ class CorralApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self._ui is not None and scope["type"] == "http":
             path: str = scope["path"]
-            if path.startswith(CONSOLE_PREFIX) and path[
-                len(CONSOLE_PREFIX) : 1 + len(CONSOLE_PREFIX)
-            ] in ("", "/"):
+            if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
                 await self._ui(scope, receive, send)
                 return
         await self._entry(scope, receive, send)

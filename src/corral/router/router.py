@@ -210,26 +210,17 @@ class Router:
         (None: none came), or the environment whose init failed meanwhile."""
         ref = request.version.ref
         before = self._wake_failures.get(ref)
-        line = self._lines.setdefault(ref, WaitLine())
         slots = max(request.version.spec.concurrency, 1)
-        if len(line) >= self._extras(ref.function).queue_limit(slots):
+        if self._line_full(ref, self._extras(ref.function).queue_limit(slots)):
             return None, None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settings.managed_init_timeout_s + _INSTANCE_LAUNCH_WAIT_S
-        again = False
-        try:
-            while await line.wait(deadline - loop.time(), again=again):
-                failed = self._wake_failures.get(ref)
-                if failed is not None and failed is not before:
-                    return None, failed
-                environment, _ = choose(self._registry.ready_for(ref))
-                if environment is not None:
-                    return environment, None
-                again = True
-        finally:
-            if not line:
-                self._lines.pop(ref, None)
-        return None, None
+
+        def failed() -> EnvironmentHandle | None:
+            failure = self._wake_failures.get(ref)
+            return failure if failure is not None and failure is not before else None
+
+        timeout_s = self._settings.managed_init_timeout_s + _INSTANCE_LAUNCH_WAIT_S
+        environment, _ = await self._wait_in_line(ref, timeout_s, lambda: failed() is not None)
+        return (environment, None) if environment is not None else (None, failed())
 
     async def _wait_for_slot(
         self, request: InvokeRequest, cause: str
@@ -241,32 +232,54 @@ class Router:
         extras = self._extras(ref.function)
         if not extras.queue_timeout_ms or not request.may_wait:
             return None, cause, 0.0
-        line = self._lines.setdefault(ref, WaitLine())
         slots = sum(e.concurrency for e in self._registry.for_version(ref))
-        if len(line) >= extras.queue_limit(slots):
+        if self._line_full(ref, extras.queue_limit(slots)):
             return None, cause, 0.0
         loop = asyncio.get_running_loop()
-        # The caller's deadline runs from its arrival: what it waits is taken from the
-        # function's timeout, and waiting never outlasts it.
-        deadline = loop.time() + min(extras.queue_timeout_ms / 1000, version.spec.timeout_s)
         self._registry.record_saturation(ref)  # a queue is saturation: the scaler adds
         if self._metrics is not None:
             self._metrics.queued(ref.function, ref.version, 1)
         started = loop.time()
-        again = False
         try:
-            while True:
-                if not await line.wait(deadline - loop.time(), again=again):
-                    return None, cause, loop.time() - started
-                environment, cause = choose(self._registry.ready_for(ref))
-                if environment is not None:
-                    return environment, cause, loop.time() - started
-                again = True
+            # The caller's deadline runs from its arrival: what it waits is taken from the
+            # function's timeout, and waiting never outlasts it.
+            timeout_s = min(extras.queue_timeout_ms / 1000, version.spec.timeout_s)
+            environment, last_cause = await self._wait_in_line(ref, timeout_s)
         finally:
             if self._metrics is not None:
                 self._metrics.queued(ref.function, ref.version, -1, loop.time() - started)
+        return environment, last_cause or cause, loop.time() - started
+
+    def _line_full(self, ref: models.VersionRef, limit: int) -> bool:
+        line = self._lines.get(ref)
+        return line is not None and len(line) >= limit
+
+    async def _wait_in_line(
+        self,
+        ref: models.VersionRef,
+        timeout_s: float,
+        given_up: Callable[[], bool] = lambda: False,
+    ) -> tuple[EnvironmentHandle | None, str | None]:
+        """Wait in the version's line (first come, first served) until an environment with
+        a free slot is ours, ``timeout_s`` passed, or ``given_up()`` says to stop once woken.
+        Returns the environment (or None) and why the last look found none (None: no look)."""
+        line = self._lines.setdefault(ref, WaitLine())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        cause: str | None = None
+        again = False
+        try:
+            while await line.wait(deadline - loop.time(), again=again):
+                if given_up():
+                    break
+                environment, cause = choose(self._registry.ready_for(ref))
+                if environment is not None:
+                    return environment, cause
+                again = True
+        finally:
             if not line:
                 self._lines.pop(ref, None)
+        return None, cause
 
     def _slot_freed(self, ref: models.VersionRef) -> None:
         line = self._lines.get(ref)
