@@ -36,10 +36,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from corral.api.routes.cost import cost_estimate, cost_report
+from corral.api.routes.logs import parse_time_ms
 from corral.api.services import Services
 from corral.console import views
 from corral.console.sessions import COOKIE, SESSION_TTL_S, Sessions
-from corral.core import errors, models
+from corral.core import errors
 from corral.core.arns import parse_function_name
 from corral.router.resolve import resolve
 from corral.router.router import InvokeRequest
@@ -229,8 +230,8 @@ class Console:
         )
 
     async def _functions(self, request: Request, viewer: views.Viewer) -> Response:
-        data = views.overview(self._svc, viewer)
-        return self._render("functions.html", viewer, page="functions", functions=data["functions"])
+        rows = views.function_rows(self._svc, viewer)
+        return self._render("functions.html", viewer, page="functions", functions=rows)
 
     def _visible(self, viewer: views.Viewer, name: str) -> None:
         if not viewer.can_see(name):
@@ -319,7 +320,7 @@ class Console:
             self._visible(viewer, function)
         if searched:
             events = await self._search(viewer, function, request_id, text, since)
-        names = [f["name"] for f in views.overview(self._svc, viewer)["functions"]]
+        names = views.function_names(self._svc, viewer)
         return self._render(
             "logs.html",
             viewer,
@@ -337,16 +338,9 @@ class Console:
     async def _search(
         self, viewer: views.Viewer, function: str, request_id: str, text: str, since: str
     ) -> list[Any]:
-        from corral.api.routes.logs import parse_time_ms
-
-        group = None
-        if function:
-            latest = self._svc.catalog.version(function, models.LATEST)
-            logging = latest.spec.logging if latest is not None else models.LoggingConfig()
-            group = logging.group_for(function)
         now = time.time()
         query = LogQuery(
-            log_group=group,
+            log_group=views.log_group(self._svc, function) if function else None,
             request_id=request_id or None,
             since_ms=None if request_id else parse_time_ms(since or "1h", now, "since"),
             contains=text or None,
@@ -354,7 +348,7 @@ class Console:
         )
         found = await self._svc.logs.query(query)
         # An invoke key reads the logs of its functions only.
-        return [e for e in found if viewer.can_see(_function_of(e.log_group))]
+        return [e for e in found if viewer.can_see(views.function_of_group(e.log_group))]
 
     async def _request(self, request: Request, viewer: views.Viewer) -> Response:
         request_id = request.path_params["request_id"]
@@ -376,7 +370,7 @@ class Console:
         )
 
     async def _cost(self, request: Request, viewer: views.Viewer) -> Response:
-        names = [f["name"] for f in views.overview(self._svc, viewer)["functions"]]
+        names = views.function_names(self._svc, viewer)
         return self._render("cost.html", viewer, page="cost", names=names)
 
     async def _cost_estimate(self, request: Request, viewer: views.Viewer) -> Response:
@@ -421,12 +415,7 @@ class Console:
                 if data is not None:
                     data["history"] = views.provider_history(self._svc, name, minutes=0.05)
             else:
-                summary = views.overview(self._svc, viewer)
-                data = {
-                    "totals": summary["totals"],
-                    "now": summary["now"],
-                    "providers": summary["providers"],
-                }
+                data = views.overview_live(self._svc, viewer)
             yield f"data: {json.dumps(data)}\n\n"
             try:
                 await asyncio.wait_for(self._closing.wait(), _TICK_S)
@@ -463,10 +452,6 @@ def _next(value: str | None) -> str:
 
 def _query(request: Request) -> str:
     return f"?{request.url.query}" if request.url.query else ""
-
-
-def _function_of(log_group: str) -> str:
-    return log_group.rsplit("/", 1)[-1]
 
 
 def _pct(value: float | None) -> str:

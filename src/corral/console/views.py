@@ -31,9 +31,14 @@ __all__ = [
     "Viewer",
     "durations",
     "function_live",
+    "function_names",
     "function_page",
+    "function_of_group",
+    "function_rows",
+    "log_group",
     "monitor_history",
     "overview",
+    "overview_live",
     "provider_history",
     "provider_live",
     "rates_now",
@@ -114,15 +119,52 @@ def _functions(svc: Services, viewer: Viewer) -> list[models.FunctionVersion]:
     ]
 
 
-def overview(svc: Services, viewer: Viewer) -> dict[str, Any]:
-    """The overview page: the fleet, the functions, the counts, the warnings."""
-    state = observed_state(svc)
+def function_names(svc: Services, viewer: Viewer) -> list[str]:
+    """The functions ``viewer`` may see, by name."""
+    return sorted(v.function_name for v in _functions(svc, viewer))
+
+
+def function_rows(svc: Services, viewer: Viewer) -> list[dict[str, Any]]:
+    """The functions list: one row per function ``viewer`` may see."""
     latest = _functions(svc, viewer)
     names = {v.function_name for v in latest}
     versions: defaultdict[str, int] = defaultdict(int)
     for v in svc.catalog.all_versions():
         if v.function_name in names and models.is_published(v.version):
             versions[v.function_name] += 1
+    return [
+        {
+            "name": v.function_name,
+            "runtime": v.spec.runtime,
+            "kind": "Managed Instances" if v.spec.managed is not None else "classic",
+            "provider": v.spec.managed.capacity_provider_name if v.spec.managed else "",
+            "memory": v.spec.memory_size_mb,
+            "versions": versions[v.function_name],
+            "state": v.state.value,
+        }
+        for v in sorted(latest, key=lambda v: v.function_name)
+    ]
+
+
+def overview_live(
+    svc: Services, viewer: Viewer, state: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the overview updates each second: counts, rates now, and (admins) providers."""
+    names = None if viewer.admin else set(function_names(svc, viewer))
+    providers = []
+    if viewer.admin:
+        current: dict[str, Any] = state if state is not None else observed_state(svc)
+        providers = [_provider_summary(p) for p in current["capacityProviders"]]
+    return {
+        "totals": totals(svc, names),
+        "now": rates_now(svc, names),
+        "providers": providers,
+    }
+
+
+def overview(svc: Services, viewer: Viewer) -> dict[str, Any]:
+    """The overview page: the fleet, the functions, the counts, the warnings."""
+    state = observed_state(svc)
     warnings = list(state["warnings"])  # type: ignore[call-overload]
     if not svc.sandbox.isolated:
         warnings.insert(
@@ -130,30 +172,16 @@ def overview(svc: Services, viewer: Viewer) -> dict[str, Any]:
             f"Nothing is isolated: the '{svc.sandbox.name}' sandbox runs functions as "
             "processes of this host (corral serve --sandbox container isolates them).",
         )
+    asleep = [
+        arn
+        for arn in state["scaledToZero"]  # type: ignore[attr-defined]
+        if viewer.can_see(arn.split(":function:")[1].rsplit(":", 1)[0])
+    ]
     return {
-        "state": state,
-        "providers": [
-            _provider_summary(p)
-            for p in state["capacityProviders"]  # type: ignore[attr-defined]
-        ]
-        if viewer.admin
-        else [],
-        "functions": [
-            {
-                "name": v.function_name,
-                "runtime": v.spec.runtime,
-                "kind": "Managed Instances" if v.spec.managed is not None else "classic",
-                "provider": v.spec.managed.capacity_provider_name if v.spec.managed else "",
-                "memory": v.spec.memory_size_mb,
-                "versions": versions[v.function_name],
-                "state": v.state.value,
-            }
-            for v in sorted(latest, key=lambda v: v.function_name)
-        ],
-        "totals": totals(svc, None if viewer.admin else names),
-        "now": rates_now(svc, None if viewer.admin else names),
+        **overview_live(svc, viewer, state),
+        "functions": function_rows(svc, viewer),
         "warnings": warnings if viewer.admin else [],
-        "asleep": state["scaledToZero"],
+        "asleep": asleep,
     }
 
 
@@ -308,6 +336,18 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def log_group(svc: Services, name: str) -> str:
+    """A function's log group (a deleted function's default one: its logs stay)."""
+    latest = svc.catalog.version(name, models.LATEST)
+    logging = latest.spec.logging if latest is not None else models.LoggingConfig()
+    return logging.group_for(name)
+
+
+def function_of_group(group: str) -> str:
+    """The function a log group belongs to, by its last part (``/aws/lambda/NAME``)."""
+    return group.rsplit("/", 1)[-1]
+
+
 def request_story(
     events: list[StoredEvent],
     entry: JournalEntry | None,
@@ -329,7 +369,7 @@ def request_story(
     stream = events[0].log_stream if events else ""
     version, _, environment_id = stream.rpartition("/")[2].partition("]")
     version = version.lstrip("[")
-    function = events[0].log_group.rsplit("/", 1)[-1] if events else ""
+    function = function_of_group(events[0].log_group) if events else ""
     outcome = report.get("status", "unknown")
     if report.get("error_type"):
         outcome = f"error: {report['error_type']}"
@@ -416,11 +456,9 @@ def _json_report(message: str) -> dict[str, Any]:
 async def durations(svc: Services, name: str, minutes: int = 15) -> dict[str, float | None]:
     """Duration of the function's invocations over the last ``minutes``, from their report
     records: count, average, p50, p99 and max (milliseconds; None without invocations)."""
-    latest = svc.catalog.version(name, models.LATEST)
-    logging = latest.spec.logging if latest is not None else models.LoggingConfig()
     now_ms = int(time.time() * 1000)
     try:
-        records = await svc.logs.reports(logging.group_for(name), now_ms - minutes * 60_000, now_ms)
+        records = await svc.logs.reports(log_group(svc, name), now_ms - minutes * 60_000, now_ms)
     except errors.CorralError:
         records = []  # no log store
     values: list[float] = []
