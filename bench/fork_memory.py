@@ -35,6 +35,7 @@ from tests.helpers import (
     ROLE,
     SUBNETS,
     Server,
+    managed_config,
     start_server,
     wait_version_active,
     zip_code,
@@ -110,12 +111,7 @@ def measure(server: Server, provider: str, label: str, init_mb: int) -> dict[str
         MemorySize=MEMORY_MB,
         Timeout=60,
         Environment={"Variables": {"INIT_MB": str(init_mb)}},
-        CapacityProviderConfig={
-            "LambdaManagedInstancesCapacityProviderConfig": {
-                "CapacityProviderArn": provider,
-                "PerExecutionEnvironmentMaxConcurrency": slots,
-            }
-        },
+        CapacityProviderConfig=managed_config(provider, slots),
         Tags=tags,
         Publish=True,
     )

@@ -33,6 +33,7 @@ from tests.helpers import (
     ROLE,
     SUBNETS,
     Server,
+    managed_config,
     start_server,
     wait_version_active,
     zip_code,
@@ -58,12 +59,7 @@ def deploy(server: Server, name: str, provider: str, tags: dict[str, str]) -> No
         Code={"ZipFile": SLEEPY},
         MemorySize=2048,
         Timeout=120,
-        CapacityProviderConfig={
-            "LambdaManagedInstancesCapacityProviderConfig": {
-                "CapacityProviderArn": provider,
-                "PerExecutionEnvironmentMaxConcurrency": 1,
-            }
-        },
+        CapacityProviderConfig=managed_config(provider, 1),
         Tags=tags,
         Publish=True,
     )

@@ -34,6 +34,7 @@ from tests.helpers import (
     LambdaClient,
     Server,
     echo_zip,
+    managed_config,
     start_server,
     wait_version_active,
 )
@@ -70,12 +71,7 @@ def one_round(server: Server, provider: str, index: int) -> dict[str, float]:
         Handler="app.handler",
         Code={"ZipFile": echo_zip()},
         MemorySize=2048,
-        CapacityProviderConfig={
-            "LambdaManagedInstancesCapacityProviderConfig": {
-                "CapacityProviderArn": provider,
-                "PerExecutionEnvironmentMaxConcurrency": 4,
-            }
-        },
+        CapacityProviderConfig=managed_config(provider, 4),
         Publish=True,
     )
     wait_version_active(lam, name, "1")

@@ -22,6 +22,7 @@ from tests.helpers import (
     LambdaClient,
     Server,
     echo_zip,
+    managed_config,
     returning,
     start_server,
     wait_version_active,
@@ -145,15 +146,6 @@ def two_versions(lam: LambdaClient, make_function: Any) -> str:
     lam.update_function_code(FunctionName=name, ZipFile=returning(2))
     assert lam.publish_version(FunctionName=name)["Version"] == "2"
     return name
-
-
-def managed_config(provider_arn: str, concurrency: int = 4) -> Any:
-    return {
-        "LambdaManagedInstancesCapacityProviderConfig": {
-            "CapacityProviderArn": provider_arn,
-            "PerExecutionEnvironmentMaxConcurrency": concurrency,
-        }
-    }
 
 
 def published_managed(

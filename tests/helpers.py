@@ -458,3 +458,13 @@ def status_of(answer: Any) -> int:
     answer["Payload"].read()
     status: int = answer["StatusCode"]
     return status
+
+
+def managed_config(provider_arn: str, concurrency: int = 4) -> Any:
+    """A ``CapacityProviderConfig`` for Lambda Managed Instances."""
+    return {
+        "LambdaManagedInstancesCapacityProviderConfig": {
+            "CapacityProviderArn": provider_arn,
+            "PerExecutionEnvironmentMaxConcurrency": concurrency,
+        }
+    }

@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import managed_config, unique
+from tests.conftest import unique
 from tests.helpers import (
     OPERATOR,
     ROLE,
@@ -30,6 +30,7 @@ from tests.helpers import (
     echo_zip,
     error_of,
     invoke,
+    managed_config,
     start_server,
     wait_for,
     wait_version_active,

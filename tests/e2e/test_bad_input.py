@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import managed_config, unique
-from tests.helpers import ROLE, LambdaClient, echo_zip, error_of
+from tests.conftest import unique
+from tests.helpers import ROLE, LambdaClient, echo_zip, error_of, managed_config
 
 UNCHECKED_CLIENT = True  # botocore's own checks are skipped: Corral's are tested
 

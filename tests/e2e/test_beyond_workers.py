@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import published_managed
-from tests.helpers import LambdaClient, Server, wait_for, zip_code
+from tests.helpers import LambdaClient, Server, managed_config, wait_for, zip_code
 
 # Init writes a file named after its process and holds INIT_MB of touched memory; the
 # handler says which process runs it, which process ran its init, and how many inits ran.
@@ -123,12 +123,7 @@ def test_fork_after_init_reports_an_init_that_fails_as_awslambdaric_does(
         "forkfail",
         code=FAILING_INIT,
         MemorySize=2048,
-        CapacityProviderConfig={
-            "LambdaManagedInstancesCapacityProviderConfig": {
-                "CapacityProviderArn": provider_arn,
-                "PerExecutionEnvironmentMaxConcurrency": 4,
-            }
-        },
+        CapacityProviderConfig=managed_config(provider_arn, 4),
         Tags={"corral:fork-after-init": "true"},
     )
     lam.publish_version(FunctionName=name)

@@ -24,11 +24,11 @@ from typer.testing import CliRunner, Result
 
 from corral.cli import main
 from corral.sandbox import interpreters
-from tests.conftest import managed_config
 from tests.helpers import (
     LambdaClient,
     Server,
     echo_zip,
+    managed_config,
     start_server,
     start_server_in,
     status_of,

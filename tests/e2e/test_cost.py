@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from corral.cli import main
-from tests.conftest import managed_config
-from tests.helpers import LambdaClient, Server, raw, wait_version_active, zip_code
+from tests.helpers import LambdaClient, Server, managed_config, raw, wait_version_active, zip_code
 
 
 def corral(*args: str) -> Result:

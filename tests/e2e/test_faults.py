@@ -20,10 +20,10 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import managed_config
 from tests.helpers import (
     LambdaClient,
     Server,
+    managed_config,
     pin_environments,
     wait_for,
     wait_version_active,

@@ -18,13 +18,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import managed_config, unique
+from tests.conftest import unique
 from tests.helpers import (
     ROLE,
     LambdaClient,
     Server,
     error_of,
     invoke,
+    managed_config,
     returning,
     run_aws,
     wait_version_active,

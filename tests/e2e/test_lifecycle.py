@@ -14,13 +14,13 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.conftest import managed_config
 from tests.helpers import (
     OPERATOR,
     ROLE,
     SUBNETS,
     Server,
     echo_zip,
+    managed_config,
     run_aws,
     start_server,
     start_server_in,

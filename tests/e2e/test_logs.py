@@ -19,13 +19,13 @@ from typing import Any
 from typer.testing import CliRunner
 
 from corral.cli import main
-from tests.conftest import managed_config
 from tests.helpers import (
     OPERATOR,
     ROLE,
     SUBNETS,
     LambdaClient,
     Server,
+    managed_config,
     raw,
     start_server,
     wait_for,

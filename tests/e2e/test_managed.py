@@ -11,11 +11,11 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.conftest import managed_config
 from tests.helpers import (
     LambdaClient,
     Server,
     invoke,
+    managed_config,
     wait_for,
     wait_version_active,
     zip_code,

@@ -12,8 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import managed_config, unique
-from tests.helpers import OPERATOR, SUBNETS, LambdaClient, error_of, wait_version_active
+from tests.conftest import unique
+from tests.helpers import (
+    OPERATOR,
+    SUBNETS,
+    LambdaClient,
+    error_of,
+    managed_config,
+    wait_version_active,
+)
 
 UNCHECKED_CLIENT = True  # botocore's own checks are skipped: Corral's are tested
 

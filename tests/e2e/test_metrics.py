@@ -13,13 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from corral.cli import main
-from tests.conftest import managed_config
 from tests.helpers import (
     ROLE,
     LambdaClient,
     Server,
     echo_zip,
     error_of,
+    managed_config,
     raw,
     start_server,
     status_of,
