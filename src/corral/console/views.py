@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from corral.auth.policy import ApiKey, Role
 from corral.core import errors, models
 from corral.telemetry.journal import JournalEntry
 from corral.telemetry.logdb import StoredEvent
+from corral.telemetry.metrics import Point
 
 __all__ = [
     "MONITOR_SERIES",
@@ -218,20 +219,34 @@ PROVIDER_SERIES = (
 def provider_history(svc: Services, name: str, minutes: float = 15) -> dict[str, Any]:
     """A capacity provider's charts (uPlot's shape): running instances, vCPU allocated and
     free, CPU and memory use of its running instances."""
-    since = time.time() - minutes * 60
-    by_time: dict[str, dict[int, list[float]]] = {s: defaultdict(list) for s in PROVIDER_SERIES}
-    for (series, labels), points in svc.history.select({"capacity_provider": name}, since).items():
+    selected = []
+    for (series, labels), points in svc.history.select(
+        {"capacity_provider": name}, time.time() - minutes * 60
+    ).items():
         if series == "corral_instances":
             if dict(labels).get("state") != models.InstanceState.RUNNING.value:
                 continue
             series = "instances_running"
+        selected.append((series, points))
+    return _chart_columns(selected, PROVIDER_SERIES, lambda series: series.endswith("utilization"))
+
+
+def _chart_columns(
+    selected: Iterable[tuple[str, list[Point]]],
+    wanted: tuple[str, ...],
+    averaged: Callable[[str], bool],
+) -> dict[str, Any]:
+    """Series as uPlot takes them: a column of whole-second timestamps, then one column per
+    wanted series (the points of its label sets summed, or ``averaged``; None: no point)."""
+    by_time: dict[str, dict[int, list[float]]] = {s: defaultdict(list) for s in wanted}
+    for series, points in selected:
         if series in by_time:
             for point in points:
                 by_time[series][round(point.timestamp_s)].append(point.value)
     stamps = sorted({t for values in by_time.values() for t in values})
     columns: dict[str, list[float | None]] = {}
     for series, values in by_time.items():
-        combine = _mean if series.endswith("utilization") else sum
+        combine = _mean if averaged(series) else sum
         columns[series] = [combine(values[t]) if t in values else None for t in stamps]
     return {"t": stamps, **columns}
 
@@ -290,18 +305,12 @@ def _environments_of(svc: Services, name: str) -> list[dict[str, Any]]:
 
 def monitor_history(svc: Services, name: str, minutes: int = 15) -> dict[str, Any]:
     """The Monitor tab's charts: one column of timestamps, one per series (uPlot's shape)."""
-    since = time.time() - minutes * 60
-    by_time: dict[str, dict[int, list[float]]] = {s: defaultdict(list) for s in MONITOR_SERIES}
-    for (series, _labels), points in svc.history.select({"function": name}, since).items():
-        if series in by_time:
-            for point in points:
-                by_time[series][round(point.timestamp_s)].append(point.value)
-    stamps = sorted({t for values in by_time.values() for t in values})
-    columns: dict[str, list[float | None]] = {}
-    for series, values in by_time.items():
-        combine = _mean if series in _AVERAGED else sum
-        columns[series] = [combine(values[t]) if t in values else None for t in stamps]
-    return {"t": stamps, **columns}
+    selected = svc.history.select({"function": name}, time.time() - minutes * 60)
+    return _chart_columns(
+        ((series, points) for (series, _labels), points in selected.items()),
+        MONITOR_SERIES,
+        lambda series: series in _AVERAGED,
+    )
 
 
 def function_live(svc: Services, name: str) -> dict[str, Any]:
