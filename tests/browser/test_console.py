@@ -25,7 +25,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.conftest import published_managed
-from tests.helpers import LambdaClient, Server, echo_zip, start_server
+from tests.helpers import ROLE, LambdaClient, Server, echo_zip, start_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -129,16 +129,21 @@ def metric(server: Server, name: str, function: str) -> float:
     return total
 
 
-@pytest.fixture(scope="module")
-def counted(server: Server, lam: LambdaClient) -> str:
-    """A classic function invoked 5 times with success and twice with a function error."""
+def create_echo(lam: LambdaClient, name: str) -> None:
+    """A classic function of the echo handler."""
     lam.create_function(
-        FunctionName="counted",
+        FunctionName=name,
         Runtime="python3.12",
-        Role="arn:aws:iam::123456789012:role/lambda-role",
+        Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": echo_zip()},
     )
+
+
+@pytest.fixture(scope="module")
+def counted(server: Server, lam: LambdaClient) -> str:
+    """A classic function invoked 5 times with success and twice with a function error."""
+    create_echo(lam, "counted")
     for _ in range(5):
         answer = lam.invoke(FunctionName="counted")
         assert answer["StatusCode"] == 200 and answer["Payload"].read()
@@ -152,13 +157,7 @@ def counted(server: Server, lam: LambdaClient) -> str:
 @pytest.fixture(scope="module")
 def throttled(server: Server, lam: LambdaClient) -> str:
     """A classic function with no concurrency: its invocation is throttled."""
-    lam.create_function(
-        FunctionName="throttled",
-        Runtime="python3.12",
-        Role="arn:aws:iam::123456789012:role/lambda-role",
-        Handler="app.handler",
-        Code={"ZipFile": echo_zip()},
-    )
+    create_echo(lam, "throttled")
     lam.put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
     with pytest.raises(lam.exceptions.TooManyRequestsException) as refused:
         lam.invoke(FunctionName="throttled")
