@@ -15,10 +15,11 @@ def test_vcpus_are_memory_over_the_ratio_rounded_up_and_at_least_one() -> None:
     assert four.vcpus(8192) == 2
 
 
-def test_default_concurrency_is_16_per_vcpu_for_python_and_32_otherwise() -> None:
+def test_default_concurrency_per_vcpu_is_16_for_python_64_for_node_and_32_otherwise() -> None:
     config = models.ManagedInstancesConfig(PROVIDER)
     assert config.concurrency(4096, "python3.12") == 32
-    assert config.concurrency(4096, "nodejs22.x") == 64
+    assert config.concurrency(4096, "nodejs22.x") == 128
+    assert config.concurrency(4096, "java21") == 64
 
 
 def test_a_configured_concurrency_wins_over_the_default() -> None:

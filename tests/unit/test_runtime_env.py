@@ -17,12 +17,14 @@ def _inputs(
     environment: dict[str, str] | None = None,
     logging: models.LoggingConfig | None = None,
     log_socket: Path | None = Path("/run/env-1/logs.sock"),
+    node: bool = False,
 ) -> runtime_env.RuntimeEnvInputs:
     spec = function_spec(
         memory_size_mb=4096,
         environment=environment or {},
         logging=logging or models.LoggingConfig(),
         managed=models.ManagedInstancesConfig(PROVIDER) if managed else None,
+        **({"runtime": "nodejs22.x"} if node else {}),
     )
     return runtime_env.RuntimeEnvInputs(
         function_name="orders",
@@ -37,6 +39,7 @@ def _inputs(
         log_stream="2024/01/02/[3]env-1",
         log_socket=log_socket,
         tmp_dir=Path("/tmp/env-1"),
+        node=node,
     )
 
 
@@ -107,3 +110,27 @@ def test_user_variables_are_kept_but_reserved_and_underscore_ones_are_dropped() 
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert "_PRIVATE" not in env
     assert env["_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET"] == "/run/env-1/logs.sock"
+
+
+def test_node_runtimes_get_node_path_and_the_clients_worker_settings() -> None:
+    env = runtime_env.runtime_environment(_inputs(managed=True, node=True))
+    assert "PYTHONPATH" not in env
+    assert env["NODE_PATH"] == "/var/runtime/node_modules:/var/runtime:/var/task"
+    assert env["AWS_LAMBDA_MAX_CONCURRENCY"] == "128"  # 64 per vCPU, 2 vCPUs
+    assert env["AWS_LAMBDA_NODEJS_WORKER_COUNT"] == "16"  # aws-lambda-ric: 8 per vCPU
+    assert env["AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1"] == "true"
+    chosen = runtime_env.runtime_environment(
+        _inputs(
+            managed=True,
+            node=True,
+            environment={
+                "AWS_LAMBDA_NODEJS_WORKER_COUNT": "3",
+                "AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1": "false",
+            },
+        )
+    )
+    assert chosen["AWS_LAMBDA_NODEJS_WORKER_COUNT"] == "3"
+    assert chosen["AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1"] == "false"
+    classic = runtime_env.runtime_environment(_inputs(node=True))
+    assert "AWS_LAMBDA_MAX_CONCURRENCY" not in classic
+    assert "AWS_LAMBDA_NODEJS_WORKER_COUNT" not in classic

@@ -49,12 +49,14 @@ from corral.runtime.server import RuntimeApiServer
 from corral.sandbox.base import (
     ExitStatus,
     RuntimeCommand,
+    RuntimeLayout,
     Sandbox,
     SandboxProcess,
     SandboxSlot,
     SandboxSpec,
 )
 from corral.sandbox.interpreters import Interpreter
+from corral.sandbox.nodejs import RIC_ENTRY
 from corral.telemetry import logs
 
 __all__ = [
@@ -73,6 +75,8 @@ _OVERLOAD = 0.95
 _LOST_WORKER_WAIT_S = 1.0
 # When an idle worker's connection closes, how long before looking whether it exited.
 _LOST_IDLE_CHECK_S = 0.5
+# Corral's layer over aws-lambda-ric (``runtime/corral-guard.cjs``).
+_NODE_GUARD = "corral-guard.cjs"
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,17 @@ class EnvironmentConfig:
     @property
     def owns_workers(self) -> bool:
         """Whether Corral's worker pool runs the workers instead of awslambdaric's."""
-        return self.spec.managed is not None and (self.fork_after_init or self.kill_on_timeout)
+        return (
+            self.spec.managed is not None
+            and not self.interpreter.is_node
+            and (self.fork_after_init or self.kill_on_timeout)
+        )
+
+    @property
+    def shared_process(self) -> bool:
+        """Whether many invocations share one runtime process (Node.js on Managed
+        Instances: worker threads), so neither a connection nor a pid names a request."""
+        return self.spec.managed is not None and self.interpreter.is_node
 
     @property
     def vcpus(self) -> int:
@@ -178,7 +192,9 @@ class ExecutionEnvironment:
         self._started_mono = time.monotonic()
         self._process: SandboxProcess | None = None
         self._slot: SandboxSlot | None = None
-        self._runtime = RuntimeApiServer(self, concurrency=config.concurrency)
+        self._runtime = RuntimeApiServer(
+            self, concurrency=config.concurrency, shared_process=config.shared_process
+        )
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._init_timer: asyncio.TimerHandle | None = None
         # Every background task of the environment: named, its failure logged, and the
@@ -307,20 +323,25 @@ class ExecutionEnvironment:
                 runtime_api=f"127.0.0.1:{port}",
                 task_root=layout.task_root,
                 runtime_dir=layout.runtime_dir,
-                interpreter_bin=layout.python.parent,
+                interpreter_bin=layout.executable.parent,
                 log_group=cfg.log_group,
                 log_stream=self.stream.name,
                 log_socket=log_socket,
                 tmp_dir=layout.tmp_dir,
                 fork_after_init=cfg.owns_workers and cfg.fork_after_init,
+                node=cfg.interpreter.is_node,
             )
         )
+        if cfg.interpreter.is_node:
+            # Corral's layer over aws-lambda-ric, next to the log socket (both sandboxes
+            # show that directory to the runtime).
+            (host_socket.parent / _NODE_GUARD).write_text(_node_guard_source())
         stdout = self._channels.socket_pair("stdout")
         stderr = self._channels.socket_pair("stderr")
         try:
             self._process = await slot.start(
                 RuntimeCommand(
-                    argv=_runtime_argv(cfg, layout.python),
+                    argv=_runtime_argv(cfg, layout),
                     env=env,
                     stdout=stdout,
                     stderr=stderr,
@@ -760,11 +781,21 @@ def _worker_pool_source() -> str:
     return resources.files("corral.runtime").joinpath("workerpool.py").read_text()
 
 
-def _runtime_argv(config: EnvironmentConfig, python: Path) -> list[str]:
-    """The runtime's command: awslambdaric's, or Corral's worker pool when an extra needs it."""
+@functools.cache
+def _node_guard_source() -> str:
+    return resources.files("corral.runtime").joinpath(_NODE_GUARD).read_text()
+
+
+def _runtime_argv(config: EnvironmentConfig, layout: RuntimeLayout) -> list[str]:
+    """The runtime's command: awslambdaric's, Corral's worker pool when an extra needs it,
+    or Node with aws-lambda-ric (which reads the handler from ``_HANDLER``)."""
+    program = str(layout.executable)
+    if config.interpreter.is_node:
+        guard = layout.log_socket.parent / _NODE_GUARD
+        return [program, "--require", str(guard), str(layout.runtime_dir / RIC_ENTRY)]
     if config.owns_workers:
-        return [str(python), "-c", _worker_pool_source(), config.spec.handler]
-    return [str(python), "-m", "awslambdaric", config.spec.handler]
+        return [program, "-c", _worker_pool_source(), config.spec.handler]
+    return [program, "-m", "awslambdaric", config.spec.handler]
 
 
 def _init_error_story(error_type: str, body: bytes) -> str:

@@ -60,6 +60,8 @@ class RuntimeEnvInputs:
     tmp_dir: Path
     # Corral's worker pool forks the workers after one init (corral:fork-after-init).
     fork_after_init: bool = False
+    # A Node.js runtime (``nodejs22.x``...): Node's variables instead of Python's.
+    node: bool = False
 
 
 def runtime_environment(inputs: RuntimeEnvInputs) -> dict[str, str]:
@@ -74,7 +76,6 @@ def runtime_environment(inputs: RuntimeEnvInputs) -> dict[str, str]:
             "LANG": env.get("LANG", "en_US.UTF-8"),
             "TZ": env.get("TZ", ":UTC"),
             "TMPDIR": str(inputs.tmp_dir),
-            "PYTHONPATH": str(inputs.task_root),
             "_HANDLER": spec.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             "AWS_REGION": inputs.region,
@@ -90,6 +91,10 @@ def runtime_environment(inputs: RuntimeEnvInputs) -> dict[str, str]:
             "AWS_XRAY_CONTEXT_MISSING": env.get("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR"),
         }
     )
+    if inputs.node:
+        _node_variables(env, inputs)
+    else:
+        env["PYTHONPATH"] = str(inputs.task_root)
     if spec.logging.log_format == "JSON":
         env.setdefault("AWS_LAMBDA_LOG_FORMAT", "JSON")
         env.setdefault("AWS_LAMBDA_LOG_LEVEL", spec.logging.application_log_level or "INFO")
@@ -103,6 +108,25 @@ def runtime_environment(inputs: RuntimeEnvInputs) -> dict[str, str]:
     else:
         env["AWS_LAMBDA_INITIALIZATION_TYPE"] = "on-demand"
     return env
+
+
+def _node_variables(env: dict[str, str], inputs: RuntimeEnvInputs) -> None:
+    """What Lambda's Node.js runtimes set (``NODE_PATH`` as on Lambda, without /opt)."""
+    runtime_dir = inputs.runtime_dir
+    env["NODE_PATH"] = f"{runtime_dir}/node_modules:{runtime_dir}:{inputs.task_root}"
+    managed = inputs.spec.managed
+    if managed is not None:
+        # aws-lambda-ric's own default (8 per vCPU, from the cgroup's cpu.max), set here
+        # because a process sandbox has no cgroup of its own; a function may set another.
+        vcpus = managed.vcpus(inputs.spec.memory_size_mb)
+        env.setdefault("AWS_LAMBDA_NODEJS_WORKER_COUNT", str(8 * vcpus))
+        # aws-lambda-ric's own switch: each worker polls /next with node:http on its own
+        # event loop instead of its native client, which polls from libuv's shared pool of
+        # 4 threads. There, with 8+ workers, idle polls hold every pool thread: a handler's
+        # fs or dns call waits for the next invocation, and a worker that exits cannot
+        # until its poll returns (the invocation it gets then is lost). Answers still go
+        # through the native client. A function may set "false" to have the native poll.
+        env.setdefault("AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1", "true")
 
 
 def _user_variables(variables: Mapping[str, str]) -> dict[str, str]:

@@ -7,6 +7,10 @@ Invariants:
   output is read up to the moment it asks for its next invocation (``polled``) or answers
   (``finished``), before the mapping from its pid to the invocation changes.
 * Lines written before an invocation's answer come before its END/REPORT records.
+* Where one process runs many invocations at once (``config.shared_process``: Node.js
+  worker threads), a pid names no request: each line is filed under the ``requestId`` the
+  runtime client wrote into it (its JSON log format); a line without one (a raw
+  ``process.stdout.write``, or one written outside any invocation) is stored unattributed.
 * ``LogType=Tail`` keeps only the end of an invocation's log (``runtime.invocation.LogTail``).
 
 Callers: ``agent.environment.ExecutionEnvironment`` (one stream each).
@@ -48,18 +52,26 @@ class EnvironmentStream:
             logging_config.system_log_level,
         )
         self._by_pid: dict[int | None, Invocation] = {}
+        self._shared = config.shared_process
+        self._by_request: dict[bytes, Invocation] = {}
         self._throttle_noted_mono = -math.inf
         self.channels = LogChannels(self._on_output, budget, self._on_throttle)
 
     # --- an invocation's life -----------------------------------------------------------------
     def polled(self, pid: int | None) -> None:
         """A worker asks for work: what it wrote so far belongs to its previous invocation."""
+        if self._shared:
+            return
         self.channels.drain(pid)
         self._by_pid.pop(pid, None)
 
     def started(self, invocation: Invocation) -> None:
         """An invocation reached its worker: its lines are its own from now on."""
-        self._by_pid[invocation.worker_pid] = invocation
+        if self._shared:
+            if invocation.tail is not None:
+                self._by_request[invocation.request_id.encode()] = invocation
+        else:
+            self._by_pid[invocation.worker_pid] = invocation
         now = time.time()
         if self._json:
             args: tuple[Any, ...] = (
@@ -83,7 +95,12 @@ class EnvironmentStream:
         peak_memory_bytes: int,
     ) -> tuple[bytes, ...]:
         """Read what its worker wrote, then END/REPORT; return the tail for LogType=Tail."""
-        self.channels.drain(invocation.worker_pid)
+        if self._shared:
+            self.channels.drain_all()
+            if invocation.tail is not None:
+                self._by_request.pop(invocation.request_id.encode(), None)
+        else:
+            self.channels.drain(invocation.worker_pid)
         now = time.time()
         memory_mb = peak_memory_bytes // (1024 * 1024)
         request_id = invocation.request_id
@@ -112,10 +129,17 @@ class EnvironmentStream:
     def _on_output(self, pid: int | None, block: bytes) -> None:
         """Whole lines a process wrote: filed under the request it is running. Splitting
         and filtering them is the log writer's work (one record per block here)."""
+        if self._shared:
+            for request_id, lines in _by_request_id(block):
+                self._emit(
+                    self._by_request.get(request_id), request_id.decode(errors="replace"), lines
+                )
+            return
         invocation = self._by_pid.get(pid)
-        request_id = ""
+        self._emit(invocation, "" if invocation is None else invocation.request_id, block)
+
+    def _emit(self, invocation: Invocation | None, request_id: str, block: bytes) -> None:
         if invocation is not None:
-            request_id = invocation.request_id
             if invocation.tail is not None:
                 invocation.tail.add_block(
                     block, self._levels.keeps if self._levels.minimum else None
@@ -157,3 +181,28 @@ class EnvironmentStream:
         if invocation.tail is not None:
             invocation.tail.add(record.message.encode())
         self._sink.emit(record)
+
+
+_REQUEST_ID_KEY = b'"requestId":"'
+
+
+def _by_request_id(block: bytes) -> list[tuple[bytes, bytes]]:
+    """Lines of a block grouped by the request id each carries (runs of lines kept whole).
+
+    aws-lambda-ric's JSON lines have the form ``{"timestamp":...,"level":...,"requestId":
+    "<id>",...}``; ``-`` (outside an invocation) and lines without the key give ``b""``.
+    """
+    groups: list[tuple[bytes, bytes]] = []
+    for line in block.split(b"\n"):
+        request_id = b""
+        start = line.find(_REQUEST_ID_KEY, 0, 160)
+        if start >= 0:
+            start += len(_REQUEST_ID_KEY)
+            end = line.find(b'"', start)
+            if end > start and line[start:end] != b"-":
+                request_id = line[start:end]
+        if groups and groups[-1][0] == request_id:
+            groups[-1] = (request_id, groups[-1][1] + b"\n" + line)
+        else:
+            groups.append((request_id, line))
+    return groups

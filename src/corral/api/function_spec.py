@@ -26,6 +26,8 @@ _PROVIDER_ARN_PATTERN = (
     r"arn:aws[a-zA-Z-]*:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}:"
     r"capacity-provider:[a-zA-Z0-9-_]+"
 )
+# Node.js runtimes Managed Instances run ("Node.js 22 and later", LMI_FACTS.md).
+_MANAGED_NODE_RUNTIMES = ("nodejs22.x", "nodejs24.x")
 _LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 _SYSTEM_LEVELS = ("DEBUG", "INFO", "WARN")
 # Runtimes AWS accepts for new functions today (shown in the enum message, AWS's order).
@@ -79,7 +81,7 @@ def check_runtime(runtime: str, ctx: SpecContext) -> None:
         available = ", ".join(sorted(ctx.runtimes)) or "none"
         raise errors.InvalidRequest(
             f"The runtime {runtime} is not available on this Corral server. Available "
-            f"runtimes: {available}. Python runtimes from python3.11 up run here; install "
+            f"runtimes: {available}. Python 3.11+ and Node.js 22 and 24 run here; install "
             "missing ones with `corral runtimes install`."
         )
 
@@ -296,7 +298,7 @@ def _check_limits(spec: models.FunctionSpec, ctx: SpecContext) -> None:
                 )
             )
         return
-    if not spec.runtime.startswith("python"):
+    if not spec.runtime.startswith("python") and spec.runtime not in _MANAGED_NODE_RUNTIMES:
         raise errors.InvalidRequest(
             f"Runtime Enum {spec.runtime} does not support specified feature: "
             "Lambda Managed Instances"

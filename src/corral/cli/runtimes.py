@@ -1,8 +1,9 @@
-"""``corral runtimes list|install``: the Python runtimes functions can use."""
+"""``corral runtimes list|install``: the runtimes functions can use (Python and Node.js)."""
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,50 +13,98 @@ from rich.table import Table
 from corral.core.settings import Settings
 from corral.sandbox.interpreters import (
     AWSLAMBDARIC_VERSION,
+    NODE_RUNTIMES,
     SUPPORTED_RUNTIMES,
+    Interpreter,
     RuntimeRegistry,
     find_host_interpreters,
     install_runtime,
 )
+from corral.sandbox.nodejs import (
+    AWS_LAMBDA_RIC_VERSION,
+    NODE_VERSIONS,
+    install_node_runtime,
+    missing_build_tools,
+)
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Manage the Python runtimes (one virtualenv with awslambdaric each).")
+app = typer.Typer(
+    help="Manage the runtimes: a virtualenv with awslambdaric per Python runtime, Node.js "
+    "with aws-lambda-ric per Node.js runtime."
+)
 _out = Console()
+
+
+def _client_version(runtime: str) -> str:
+    return AWS_LAMBDA_RIC_VERSION if runtime in NODE_RUNTIMES else AWSLAMBDARIC_VERSION
 
 
 @app.command("list")
 def list_runtimes() -> None:
-    """Show installed runtimes and the host interpreters that could back the others."""
+    """Show installed runtimes and what the others would be installed from."""
     settings = Settings.from_env()
     installed = RuntimeRegistry(settings.runtimes_dir).available()
     hosts = find_host_interpreters(settings.python_path)
+    tools = missing_build_tools()
     table = Table(title=f"Runtimes in {settings.runtimes_dir}")
     table.add_column("runtime")
     table.add_column("status")
-    table.add_column("python")
+    table.add_column("version")
+    table.add_column("runtime client")
     for runtime in SUPPORTED_RUNTIMES:
-        if runtime in installed:
-            table.add_row(runtime, "[green]installed[/]", installed[runtime].python_version)
+        ready = installed.get(runtime)
+        client = "aws-lambda-ric" if runtime in NODE_RUNTIMES else "awslambdaric"
+        if ready is not None:
+            table.add_row(
+                runtime,
+                "[green]installed[/]",
+                ready.python_version,
+                f"{client} {ready.client_version}",
+            )
+        elif runtime in NODE_RUNTIMES and not tools:
+            table.add_row(runtime, "installable", f"Node.js {NODE_VERSIONS[runtime]} from npm", "")
+        elif runtime in NODE_RUNTIMES:
+            table.add_row(runtime, f"[dim]needs: apt install {' '.join(tools)}[/]", "", "")
         elif runtime in hosts:
-            table.add_row(runtime, "installable", str(hosts[runtime]))
+            table.add_row(runtime, "installable", str(hosts[runtime]), "")
         else:
-            table.add_row(runtime, "[dim]no interpreter on this host[/]", "")
+            table.add_row(runtime, "[dim]no interpreter on this host[/]", "", "")
     _out.print(table)
+
+
+def _install_one(settings: Settings, name: str, hosts: dict[str, Path]) -> Interpreter:
+    if name in NODE_RUNTIMES:
+        return install_node_runtime(settings.runtimes_dir, name, say=_out.print)
+    return install_runtime(settings.runtimes_dir, name, hosts[name], say=_out.print)
 
 
 @app.command("install")
 def install(
     runtime: Annotated[
-        list[str] | None, typer.Option("--runtime", help="Only these (e.g. python3.12).")
+        list[str] | None,
+        typer.Option("--runtime", help="Only these (e.g. python3.12, nodejs22.x)."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Reinstall runtimes that are ready.")] = False,
 ) -> None:
-    """Create a virtualenv with awslambdaric for every runtime this host can run."""
+    """Prepare every runtime this host can run (or only those named with --runtime)."""
     settings = Settings.from_env()
     installed = RuntimeRegistry(settings.runtimes_dir).available()
     hosts = find_host_interpreters(settings.python_path)
-    wanted = runtime or list(hosts)
+    tools = missing_build_tools()
+    unknown = [name for name in runtime or () if name not in SUPPORTED_RUNTIMES]
+    if unknown:
+        _out.print(
+            f"[red]Unknown runtime {', '.join(unknown)}.[/] Corral runs: "
+            f"{', '.join(SUPPORTED_RUNTIMES)}."
+        )
+        raise typer.Exit(2)
+    wanted = runtime or [*hosts, *(NODE_RUNTIMES if not tools else ())]
+    if not runtime and tools:
+        _out.print(
+            f"[yellow]Node.js runtimes skipped: they need {', '.join(tools)} "
+            f"(apt install {' '.join(tools)}).[/]"
+        )
     if not wanted:
         _out.print(
             "[red]No python3.11+ interpreter found.[/] Install one (e.g. apt install python3)."
@@ -64,15 +113,19 @@ def install(
     failed = False
     for name in wanted:
         ready = installed.get(name)
-        if ready is not None and ready.client_version == AWSLAMBDARIC_VERSION and not force:
-            _out.print(f"{name}: ready (Python {ready.python_version})")
+        if ready is not None and ready.client_version == _client_version(name) and not force:
+            _out.print(f"{name}: ready ({ready.python_version})")
             continue
-        if name not in hosts:
+        if name in NODE_RUNTIMES and tools:
+            _out.print(f"[yellow]{name}: needs {', '.join(tools)}; skipped[/]")
+            failed = True
+            continue
+        if name not in NODE_RUNTIMES and name not in hosts:
             _out.print(f"[yellow]{name}: no host interpreter found; skipped[/]")
             failed = True
             continue
         try:
-            install_runtime(settings.runtimes_dir, name, hosts[name], say=_out.print)
+            _install_one(settings, name, hosts)
         except subprocess.CalledProcessError as exc:
             _out.print(f"[red]{name}: installation failed ({exc})[/]")
             _out.print(str(exc.stderr or "")[-2000:], markup=False)

@@ -157,8 +157,11 @@ class LoggingConfig:
 
 
 def default_concurrency_per_vcpu(runtime: str) -> int:
-    """Lambda's default ``PerExecutionEnvironmentMaxConcurrency`` per vCPU (Python: 16)."""
-    return 16 if runtime.startswith("python") else 32
+    """Lambda's default ``PerExecutionEnvironmentMaxConcurrency`` per vCPU (Python: 16,
+    Node.js: 64, others 32; LMI_FACTS.md, concurrency by runtime)."""
+    if runtime.startswith("python"):
+        return 16
+    return 64 if runtime.startswith("nodejs") else 32
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,17 @@ class LogChannels:
                 while self._read_once(channel):
                     pass
 
+    def drain_all(self) -> None:
+        """Read everything every channel has written so far (one process, many requests)."""
+        channels = list(self._channels.values())
+        if not channels:
+            return
+        ready, _, _ = select.select([c.sock for c in channels], [], [], 0)
+        for channel in channels:
+            if channel.sock in ready:
+                while self._read_once(channel):
+                    pass
+
     def close(self) -> None:
         """Read what is left, hand on unfinished lines, and close every channel."""
         if self._paused is not None:

@@ -16,6 +16,10 @@ Invariants:
   does not stop timed-out code and the worker stays busy.
 * An invocation is written only to a ``/next`` whose peer is still connected, so a worker
   that dies while polling never swallows an invocation.
+* ``shared_process`` (Node.js on Managed Instances): one process runs many invocations on
+  worker threads, and aws-lambda-ric polls ``/next`` from libuv's thread pool while each
+  worker thread answers on a connection of its own; a connection is not a worker, so a
+  closed one fails nothing (only the process's exit does, in the environment).
 
 The protocol is a small ``asyncio.Protocol`` over ``httptools`` rather than an ASGI app:
 this is the hot path, and every invocation crosses it twice.
@@ -242,9 +246,12 @@ class _Connection(asyncio.Protocol):
 class RuntimeApiServer:
     """Serves the Runtime API to the workers of one execution environment."""
 
-    def __init__(self, hooks: RuntimeHooks, *, concurrency: int) -> None:
+    def __init__(
+        self, hooks: RuntimeHooks, *, concurrency: int, shared_process: bool = False
+    ) -> None:
         self._hooks = hooks
         self.concurrency = concurrency
+        self._shared = shared_process
         self.busy = 0
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[_Connection] = set()
@@ -313,8 +320,10 @@ class RuntimeApiServer:
             invocation.timeout_s, self._deadline_passed, invocation
         )
         while self._idle:
-            # The most recently parked worker first: its caches are warm.
-            conn = self._idle.pop()
+            # The most recently parked worker first: its caches are warm. Worker threads of
+            # one process share their caches: the longest parked first, so that requests
+            # spread over the threads (one busy with a synchronous handler serves nothing).
+            conn = self._idle.popleft() if self._shared else self._idle.pop()
             if conn.peer_alive():
                 self._send(conn, invocation)
                 return
@@ -349,7 +358,7 @@ class RuntimeApiServer:
         if not self._accepting:
             conn.write(_SHUTTING_DOWN)
             return
-        if conn.pid is None:
+        if conn.pid is None and not self._shared:
             conn.pid = self._hooks.peer_pid(conn.peer_port)
         conn.polled = True
         self._hooks.on_poll(conn.pid)
@@ -447,6 +456,8 @@ class RuntimeApiServer:
             pass
         invocation = conn.current
         conn.current = None
+        if self._shared:
+            return
         if invocation is not None and not invocation.runtime_answered:
             self._running.pop(invocation.request_id, None)
             self._release(invocation)

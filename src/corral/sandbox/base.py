@@ -55,7 +55,7 @@ class RuntimeLayout:
 
     task_root: Path
     runtime_dir: Path
-    python: Path
+    executable: Path
     tmp_dir: Path
     log_socket: Path
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -51,7 +52,7 @@ _log = logging.getLogger("corral.sandbox")
 _LAYOUT = RuntimeLayout(
     task_root=oci.TASK_ROOT,
     runtime_dir=oci.RUNTIME_DIR,
-    python=oci.RUNTIME_DIR / "bin" / "python",
+    executable=oci.RUNTIME_DIR / "bin" / "python",
     tmp_dir=Path("/tmp"),
     log_socket=oci.LOG_DIR / "log.sock",
 )
@@ -98,11 +99,28 @@ else:
 """
 
 
+# Another program (Node.js) is run by the host's Python (mounted with /usr): it connects
+# stdout and stderr to the log socket as above, then becomes that program. That program
+# handles SIGTERM itself (Corral's Node.js layer does).
+_EXEC_PRELUDE = """
+import os, socket, sys
+for fd in (1, 2):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    os.dup2(s.fileno(), fd)
+    s.close()
+os.execv(sys.argv[2], sys.argv[2:])
+"""
+_SYSTEM_PYTHON = "/usr/bin/python3"
+
+
 def _as_pid1(argv: Sequence[str], output_socket: Path | None = None) -> list[str]:
     """``python -m module args`` (or ``python -c program args``) as a command fit to be a
-    container's pid 1."""
+    container's pid 1; another program with its output connected to ``output_socket``."""
     if len(argv) >= 3 and argv[1] in ("-m", "-c"):
         return [argv[0], "-c", _PID1_PRELUDE, str(output_socket or ""), *argv[1:]]
+    if output_socket is not None and Path(_SYSTEM_PYTHON).exists():
+        return [_SYSTEM_PYTHON, "-c", _EXEC_PRELUDE, str(output_socket), *argv]
     return list(argv)
 
 
@@ -180,11 +198,13 @@ class _Container:
 class _ContainerSlot:
     """One environment's network, cgroup and bundle (``SandboxSlot``)."""
 
-    layout = _LAYOUT
-
     def __init__(self, sandbox: ContainerSandbox, spec: SandboxSpec) -> None:
         self._sandbox = sandbox
         self._spec = spec
+        # The runtime's program at its place under /var/runtime (bin/python or bin/node).
+        self.layout = dataclasses.replace(
+            _LAYOUT, executable=oci.RUNTIME_DIR / "bin" / spec.interpreter.executable.name
+        )
         self.name = spec.environment_id[:8]
         self._bundle = spec.work_dir / "bundle"
         self.pid_file = self._bundle / "runtime.pid"

@@ -1,9 +1,11 @@
-"""The Python runtimes Corral can run: one small virtualenv per ``python3.X`` runtime.
+"""The runtimes Corral can run, each prepared in its own directory under the runtimes dir.
 
-``corral runtimes install`` finds a host interpreter for each Lambda Python runtime
-(``python3.11`` and later), makes a virtualenv for it under the runtimes directory and
-installs the official runtime client (``awslambdaric``) and ``boto3`` into it, as the Lambda
-base images ship them. ``RuntimeRegistry`` then maps a runtime name to that interpreter.
+Python (``python3.11`` and later): ``corral runtimes install`` finds a host interpreter for
+each, makes a virtualenv for it and installs the official runtime client (``awslambdaric``)
+and ``boto3`` into it, as the Lambda base images ship them. Node.js (``nodejs22.x``,
+``nodejs24.x``): see ``sandbox.nodejs``. ``RuntimeRegistry`` then maps a runtime name to
+its ``Interpreter``: the program (``executable``) and the directory it lives in (``home``,
+mounted at ``/var/runtime`` in a container).
 """
 
 from __future__ import annotations
@@ -19,28 +21,52 @@ from pathlib import Path
 __all__ = [
     "AWSLAMBDARIC_VERSION",
     "BOTO3_VERSION",
+    "MARKER",
+    "NODE_RUNTIMES",
+    "PYTHON_RUNTIMES",
     "SUPPORTED_RUNTIMES",
     "Interpreter",
     "RuntimeRegistry",
     "find_host_interpreters",
     "install_runtime",
+    "is_node_runtime",
+    "run_step",
 ]
 
 AWSLAMBDARIC_VERSION = "4.2.2"
 BOTO3_VERSION = "1.44.8"
-SUPPORTED_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
-_MARKER = "corral-runtime.json"
+PYTHON_RUNTIMES = ("python3.11", "python3.12", "python3.13", "python3.14")
+NODE_RUNTIMES = ("nodejs22.x", "nodejs24.x")
+SUPPORTED_RUNTIMES = PYTHON_RUNTIMES + NODE_RUNTIMES
+MARKER = "corral-runtime.json"
 
 
 @dataclass(frozen=True)
 class Interpreter:
-    """A ready runtime: its name, Python version and interpreter path."""
+    """A ready runtime: its name, language version and program.
+
+    ``executable`` is ``<home>/bin/python`` or ``<home>/bin/node``; ``prefix`` is a host
+    directory the program needs at its own path (a virtualenv's base Python).
+    """
 
     runtime: str
     python_version: str
     executable: Path
     prefix: Path
     client_version: str = ""
+
+    @property
+    def home(self) -> Path:
+        """The runtime's directory (``/var/runtime`` inside a container)."""
+        return self.executable.parent.parent
+
+    @property
+    def is_node(self) -> bool:
+        return is_node_runtime(self.runtime)
+
+
+def is_node_runtime(runtime: str) -> bool:
+    return runtime.startswith("nodejs")
 
 
 class RuntimeRegistry:
@@ -62,8 +88,8 @@ class RuntimeRegistry:
     def _scan(self) -> Iterable[tuple[str, Interpreter]]:
         for runtime in SUPPORTED_RUNTIMES:
             venv = self._dir / runtime
-            marker = venv / _MARKER
-            executable = venv / "bin" / "python"
+            marker = venv / MARKER
+            executable = venv / "bin" / ("node" if is_node_runtime(runtime) else "python")
             if not marker.is_file() or not executable.exists():
                 continue
             try:
@@ -76,10 +102,10 @@ class RuntimeRegistry:
                 runtime,
                 Interpreter(
                     runtime=runtime,
-                    python_version=str(info.get("python", "")),
+                    python_version=str(info.get("python", info.get("node", ""))),
                     executable=executable,
                     prefix=Path(str(info.get("base_prefix", venv))),
-                    client_version=str(info.get("awslambdaric", "")),
+                    client_version=str(info.get("awslambdaric", info.get("aws-lambda-ric", ""))),
                 ),
             )
 
@@ -103,7 +129,7 @@ def _probe(executable: Path) -> tuple[str, str] | None:
 def find_host_interpreters(search_path: str) -> dict[str, Path]:
     """A working host interpreter for each supported runtime found on ``search_path``."""
     found: dict[str, Path] = {}
-    for runtime in SUPPORTED_RUNTIMES:
+    for runtime in PYTHON_RUNTIMES:
         wanted = runtime.removeprefix("python")
         for directory in search_path.split(os.pathsep):
             candidate = Path(directory) / runtime
@@ -116,9 +142,9 @@ def find_host_interpreters(search_path: str) -> dict[str, Path]:
     return found
 
 
-def _run(argv: list[str]) -> None:
+def run_step(argv: list[str], env: dict[str, str] | None = None) -> None:
     """Run a setup step quietly; on failure its output is in the exception."""
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise subprocess.CalledProcessError(done.returncode, argv, done.stdout, done.stderr)
 
@@ -139,10 +165,10 @@ def install_runtime(
     venv = runtimes_dir / runtime
     runtimes_dir.mkdir(parents=True, exist_ok=True)
     say(f"{runtime}: creating a virtualenv from {host_python}")
-    _run([str(host_python), "-m", "venv", "--clear", str(venv)])
+    run_step([str(host_python), "-m", "venv", "--clear", str(venv)])
     executable = venv / "bin" / "python"
     say(f"{runtime}: installing awslambdaric {AWSLAMBDARIC_VERSION} and boto3 {BOTO3_VERSION}")
-    _run(
+    run_step(
         [
             str(executable),
             "-m",
@@ -172,6 +198,6 @@ def install_runtime(
         "awslambdaric": AWSLAMBDARIC_VERSION,
         "installed_by": sys.executable,
     }
-    (venv / _MARKER).write_text(json.dumps(info, indent=2))
+    (venv / MARKER).write_text(json.dumps(info, indent=2))
     say(f"{runtime}: ready (Python {probe[0]})")
     return Interpreter(runtime, probe[0], executable, Path(probe[1]), AWSLAMBDARIC_VERSION)

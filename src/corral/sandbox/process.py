@@ -118,7 +118,7 @@ class _Slot:
         self.layout = RuntimeLayout(
             task_root=spec.code_dir,
             runtime_dir=spec.interpreter.executable.parent.parent,
-            python=spec.interpreter.executable,
+            executable=spec.interpreter.executable,
             tmp_dir=tmp_dir,
             log_socket=spec.log_socket,
         )

@@ -153,6 +153,8 @@ def _environment(svc: Services, env: EnvironmentHandle) -> dict[str, object]:
 
 def _worker_pool(config: EnvironmentConfig) -> str:
     """Who runs the environment's workers (docs/beyond-aws.md)."""
+    if config.interpreter.is_node:
+        return "aws-lambda-ric"
     if not config.owns_workers:
         return "awslambdaric"
     return "corral: forked after init" if config.fork_after_init else "corral"
