@@ -22,7 +22,7 @@ from corral.cli import main
 from corral.core.settings import Settings
 from corral.sandbox.interpreters import RuntimeRegistry
 from tests.conftest import unique
-from tests.helpers import ROLE, LambdaClient, Server, error_of, wait_for, zip_code
+from tests.helpers import ROLE, LambdaClient, Server, error_of, raw, wait_for, zip_code
 
 pytestmark = pytest.mark.usefixtures("node_runtimes")
 
@@ -379,3 +379,124 @@ def test_managed_node_checks(lam: LambdaClient, provider_arn: str, server: Serve
     assert failed["StateReasonCode"] == "FunctionError.RuntimeInitError"
     assert "Runtime.UserCodeSyntaxError" in failed["StateReason"]
     lam.delete_function(FunctionName=broken)
+
+
+STREAMING = r"""
+export const handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  responseStream.setContentType('text/plain');
+  responseStream.write(`first of ${context.awsRequestId}\n`);
+  await new Promise((resolve) => setTimeout(resolve, event.pause ?? 1000));
+  if (event.fail) throw new Error('broke mid-stream');
+  responseStream.write('second');
+  responseStream.end();
+});
+"""
+
+
+def stream(lam: LambdaClient, name: str, event: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Invoke with a streamed response; note when each event arrived."""
+    started = time.monotonic()
+    answer = lam.invoke_with_response_stream(
+        FunctionName=name, Payload=json.dumps(event).encode(), **kwargs
+    )
+    events = [(time.monotonic() - started, e) for e in answer["EventStream"]]
+    chunks = [(at, e["PayloadChunk"]["Payload"]) for at, e in events if "PayloadChunk" in e]
+    complete = [e["InvokeComplete"] for _, e in events if "InvokeComplete" in e]
+    assert len(complete) == 1 and "InvokeComplete" in events[-1][1], events
+    return {
+        "status": answer["StatusCode"],
+        "content_type": answer.get("ResponseStreamContentType"),
+        "version": answer.get("ExecutedVersion"),
+        "chunks": chunks,
+        "body": b"".join(chunk for _, chunk in chunks),
+        "complete": complete[0],
+        "total_s": events[-1][0],
+    }
+
+
+@pytest.mark.parametrize("runtime", ["nodejs22.x", "nodejs24.x"])
+def test_a_streamed_response_reaches_boto3_as_it_is_written(
+    lam: LambdaClient, make_function: Any, runtime: str
+) -> None:
+    name = make_function(
+        "stream", code=zip_code({"index.mjs": STREAMING}), Runtime=runtime, Handler="index.handler"
+    )
+    stream(lam, name, {"pause": 0})  # the cold start is not what is measured
+    got = stream(lam, name, {}, LogType="Tail")
+    assert got["status"] == 200 and got["content_type"] == "text/plain"
+    assert got["version"] == "$LATEST"
+    first_at, first = got["chunks"][0]
+    assert first.startswith(b"first of ")
+    request_id = first.decode().split()[-1]
+    assert got["body"] == f"first of {request_id}\nsecond".encode()
+    assert first_at < 0.5, f"the first chunk came after {first_at:.2f} s"
+    assert got["total_s"] >= 1.0
+    assert "ErrorCode" not in got["complete"]
+    log = base64.b64decode(got["complete"]["LogResult"]).decode()
+    assert f"REPORT RequestId: {request_id}" in log
+    # An error after the first chunk ends the stream with the error, still a 200.
+    failed = stream(lam, name, {"fail": True, "pause": 100})
+    assert failed["status"] == 200 and failed["body"].startswith(b"first of ")
+    assert failed["complete"]["ErrorCode"] == "Error"
+    assert failed["complete"]["ErrorDetails"] == "broke mid-stream"
+    # Plain Invoke of a streaming function gets the whole response at once.
+    whole = lam.invoke(FunctionName=name, Payload=b'{"pause": 0}')
+    assert whole["Payload"].read().endswith(b"\nsecond") and "FunctionError" not in whole
+
+
+def test_streams_of_a_managed_node_function_run_concurrently(
+    lam: LambdaClient, provider_arn: str
+) -> None:
+    name = unique("mstream")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="nodejs24.x",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zip_code({"index.mjs": STREAMING})},
+        MemorySize=2048,
+        CapacityProviderConfig={
+            "LambdaManagedInstancesCapacityProviderConfig": {"CapacityProviderArn": provider_arn}
+        },
+    )
+    try:
+        lam.publish_version(FunctionName=name)
+        wait_for(
+            lambda: (
+                lam.get_function_configuration(FunctionName=name, Qualifier="1")["State"]
+                == "Active"
+            ),
+            timeout_s=60,
+        )
+        with ThreadPoolExecutor(8) as pool:
+            started = time.monotonic()
+            results = list(pool.map(lambda _: stream(lam, f"{name}:1", {"pause": 500}), range(8)))
+            elapsed = time.monotonic() - started
+        assert all(r["body"].endswith(b"\nsecond") for r in results), [
+            r["complete"] for r in results
+        ]
+        assert len({r["body"] for r in results}) == 8
+        assert all(r["chunks"][0][0] < 0.4 for r in results)
+        assert elapsed < 2.0, f"8 streams of 0.5 s took {elapsed:.2f} s"
+    finally:
+        lam.delete_function(FunctionName=name)
+
+
+def test_streaming_invoke_of_a_python_function_and_bad_requests(
+    lam: LambdaClient, make_function: Any, server: Server
+) -> None:
+    name = make_function("pystream")  # the echo handler: a buffered answer
+    got = stream(lam, name, {"hello": "stream"})
+    assert got["status"] == 200 and len(got["chunks"]) == 1
+    assert json.loads(got["body"])["event"] == {"hello": "stream"}
+    error, status, _ = error_of(
+        lam.invoke_with_response_stream, FunctionName="no-such-function", Payload=b"{}"
+    )
+    assert (error, status) == ("ResourceNotFoundException", 404)
+    dry = lam.invoke_with_response_stream(FunctionName=name, InvocationType="DryRun")
+    assert dry["StatusCode"] == 204
+    path = f"/2021-11-15/functions/{name}/response-streaming-invocations"
+    status, error, _ = raw(server, "POST", path, b"{}", {"X-Amz-Invocation-Type": "Event"})
+    assert (status, error) == (400, "ValidationException")
+    assert raw(server, "POST", path, b"{nope")[:2] == (400, "InvalidRequestContentException")
+    assert raw(server, "POST", path, b"{}", signed=False)[0] == 403

@@ -102,6 +102,7 @@ PUBLIC: dict[str, set[str]] = {
     "corral.core.settings": {"Settings", "default_runtimes_dir", "is_loopback"},
     "corral.router.selection": {"Candidate", "choose", "least_outstanding"},
     "corral.runtime.invocation": {
+        "ChunkSink",
         "MAX_RESPONSE_BYTES",
         "TAIL_BYTES",
         "Invocation",

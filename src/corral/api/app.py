@@ -24,6 +24,7 @@ from corral.api.invoke import InvokeEndpoint, is_invoke
 from corral.api.lambda_errors import LambdaError
 from corral.api.metrics import CorralCollector, MetricsSampler
 from corral.api.services import Services
+from corral.api.streaming import StreamingInvokeEndpoint, is_streaming_invoke
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
 
@@ -75,6 +76,7 @@ class CorralApp:
     ) -> None:
         self.services = services
         self._invoke = InvokeEndpoint(services)
+        self._invoke_streaming = StreamingInvokeEndpoint(services)
         self._ui = None if ui is None else ui(services)
 
         @contextlib.asynccontextmanager
@@ -119,6 +121,8 @@ class CorralApp:
     async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if is_invoke(scope):
             await self._invoke(scope, receive, send)
+        elif is_streaming_invoke(scope):
+            await self._invoke_streaming(scope, receive, send)
         else:
             await self.starlette(scope, receive, send)
 

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 from corral.api import lambda_errors
@@ -21,15 +22,14 @@ from corral.api.limits import invoke_limit
 from corral.api.services import Services
 from corral.core import errors
 from corral.core.arns import parse_function_name
-from corral.router.resolve import resolve
+from corral.router.resolve import Resolved, resolve
 from corral.router.router import InvokeRequest
-from corral.runtime.invocation import new_request_id
+from corral.runtime.invocation import TAIL_BYTES, new_request_id
 
-__all__ = ["InvokeEndpoint", "is_invoke"]
+__all__ = ["Call", "InvokeEndpoint", "error_answer", "is_invoke", "read_call"]
 
 _PREFIX = "/2015-03-31/functions/"
 _SUFFIX = "/invocations"
-_TAIL_BYTES = 4096
 _MAX_CLIENT_CONTEXT = 3583
 _TYPES = ("Event", "RequestResponse", "DryRun")
 
@@ -56,14 +56,8 @@ class InvokeEndpoint:
         request_id = new_request_id()
         try:
             status, headers, body = await self._invoke(scope, receive, request_id)
-        except errors.CorralError as exc:
-            error = lambda_errors.from_exception(exc)
-            status, body = error.status, error.body
-            headers = [(b"x-amzn-errortype", error.name.encode()), *error.headers]
-        except Exception as exc:  # a bug: answer and keep serving
-            error = lambda_errors.service_error(exc)
-            status, body = error.status, error.body
-            headers = [(b"x-amzn-errortype", error.name.encode())]
+        except Exception as exc:
+            status, headers, body = error_answer(exc)
         headers.append((b"x-amzn-requestid", request_id.encode()))
         headers.append((b"content-type", b"application/json"))
         headers.append((b"content-length", str(len(body)).encode()))
@@ -74,61 +68,108 @@ class InvokeEndpoint:
         self, scope: Scope, receive: Any, request_id: str
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         svc = self._svc
-        invocation_type = "RequestResponse"
-        log_type = "None"
-        client_context = ""
-        declared = -1
-        for key, value in scope["headers"]:
-            if key == b"x-amz-invocation-type":
-                invocation_type = value.decode("latin-1")
-            elif key == b"x-amz-log-type":
-                log_type = value.decode("latin-1")
-            elif key == b"x-amz-client-context":
-                client_context = _client_context(value)
-            elif key == b"content-length" and value.isdigit():
-                declared = int(value)
-        if invocation_type not in _TYPES:
-            raise _enum_error(invocation_type, "invocationType", _TYPES)
-        if log_type not in ("None", "Tail"):
-            raise _enum_error(log_type, "logType", ("None", "Tail"))
-        event = invocation_type == "Event"
-        limit = invoke_limit(svc.settings, invocation_type)
-        try:
-            payload = await receive_body(receive, declared, limit.limit_bytes, limit.too_large)
-        except ClientGone:
-            raise errors.InvalidContent(
-                "The client disconnected before sending the whole payload"
-            ) from None
-        _check_json(payload)
-        raw_name = scope["path"][len(_PREFIX) : -len(_SUFFIX)]
-        name, qualifier = parse_function_name(raw_name, svc.partition, qualifier=_qualifier(scope))
-        target = resolve(svc.catalog, svc.partition, name, qualifier)
+        call = await read_call(svc, scope, receive, _PREFIX, _SUFFIX, _TYPES)
+        target = call.target
         executed = [(b"x-amz-executed-version", target.version.version.encode())]
-        if invocation_type == "DryRun":
+        if call.invocation_type == "DryRun":
             return 204, executed, b""
-        if event:
+        if call.invocation_type == "Event":
             # The 202's request id is the one the function sees (and its log lines carry).
             await svc.async_invoker.enqueue(
-                name, qualifier or "", payload or b"{}", client_context, request_id
+                call.name,
+                call.qualifier or "",
+                call.payload or b"{}",
+                call.client_context,
+                request_id,
             )
             return 202, [], b""
         result = await svc.router.invoke(
             InvokeRequest(
                 version=target.version,
                 invoked_arn=target.invoked_arn,
-                payload=payload or b"{}",
-                client_context=client_context,
-                capture_logs=log_type == "Tail",
+                payload=call.payload or b"{}",
+                client_context=call.client_context,
+                capture_logs=call.log_type == "Tail",
                 request_id=request_id,
             )
         )
         headers = executed
         if result.is_error:
             headers.append((b"x-amz-function-error", b"Unhandled"))
-        if log_type == "Tail":
+        if call.log_type == "Tail":
             text = b"\n".join(result.log_lines) + b"\n"
-            headers.append((b"x-amz-log-result", base64.b64encode(text[-_TAIL_BYTES:])))
+            headers.append((b"x-amz-log-result", base64.b64encode(text[-TAIL_BYTES:])))
         return 200, headers, result.payload
+
+
+@dataclass(frozen=True)
+class Call:
+    """An invocation request as read and checked from the wire (both Invoke operations)."""
+
+    invocation_type: str
+    log_type: str
+    client_context: str
+    payload: bytes
+    name: str
+    qualifier: str | None
+    target: Resolved
+
+
+async def read_call(
+    svc: Services,
+    scope: Scope,
+    receive: Any,
+    prefix: str,
+    suffix: str,
+    types: tuple[str, ...],
+) -> Call:
+    """Read an invocation's headers and payload and resolve its function.
+
+    Raises:
+        errors.CorralError: what AWS answers for a bad header, payload or name.
+    """
+    invocation_type = "RequestResponse"
+    log_type = "None"
+    client_context = ""
+    declared = -1
+    for key, value in scope["headers"]:
+        if key == b"x-amz-invocation-type":
+            invocation_type = value.decode("latin-1")
+        elif key == b"x-amz-log-type":
+            log_type = value.decode("latin-1")
+        elif key == b"x-amz-client-context":
+            client_context = _client_context(value)
+        elif key == b"content-length" and value.isdigit():
+            declared = int(value)
+    if invocation_type not in types:
+        raise _enum_error(invocation_type, "invocationType", types)
+    if log_type not in ("None", "Tail"):
+        raise _enum_error(log_type, "logType", ("None", "Tail"))
+    limit = invoke_limit(svc.settings, invocation_type)
+    try:
+        payload = await receive_body(receive, declared, limit.limit_bytes, limit.too_large)
+    except ClientGone:
+        raise errors.InvalidContent(
+            "The client disconnected before sending the whole payload"
+        ) from None
+    _check_json(payload)
+    raw_name = scope["path"][len(prefix) : -len(suffix)]
+    name, qualifier = parse_function_name(raw_name, svc.partition, qualifier=_qualifier(scope))
+    target = resolve(svc.catalog, svc.partition, name, qualifier)
+    return Call(invocation_type, log_type, client_context, payload, name, qualifier, target)
+
+
+def error_answer(exc: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of the Lambda error an invocation ended with."""
+    if isinstance(exc, errors.CorralError):
+        error = lambda_errors.from_exception(exc)
+        return (
+            error.status,
+            [(b"x-amzn-errortype", error.name.encode()), *error.headers],
+            error.body,
+        )
+    error = lambda_errors.service_error(exc)  # a bug: answer and keep serving
+    return error.status, [(b"x-amzn-errortype", error.name.encode())], error.body
 
 
 def _check_json(payload: bytes) -> None:

@@ -30,6 +30,7 @@ from corral.core.settings import Settings
 from corral.router.selection import choose, least_outstanding
 from corral.router.waiting import WaitLine
 from corral.runtime.invocation import (
+    ChunkSink,
     Invocation,
     InvocationResult,
     LogTail,
@@ -64,6 +65,8 @@ class InvokeRequest:
     # A synchronous caller may wait for a slot (corral:queue-timeout-ms); an asynchronous
     # event is not held: its queue retries it.
     may_wait: bool = True
+    # InvokeWithResponseStream: takes a streamed response's chunks as they come.
+    on_chunk: ChunkSink | None = None
 
 
 def admit(
@@ -316,6 +319,7 @@ class Router:
             client_context=request.client_context,
             trace_id=new_trace_id(),
             tail=LogTail() if request.capture_logs else None,
+            on_chunk=request.on_chunk,
         )
         if request.version.spec.managed is not None:
             ref = request.version.ref

@@ -11,6 +11,7 @@
 //   - tells the main thread which requests it runs, so that if it exits anyway
 //     (process.exit() in a handler), those requests fail at once with Runtime.ExitError and
 //     the main thread starts a new worker in its place (the client never replaces one).
+//   - lets a streamed response through while the worker's /next is parked (below);
 // * The main thread ends on SIGTERM (as a container's pid 1 it would otherwise ignore it).
 const wt = require('node:worker_threads');
 const http = require('node:http');
@@ -81,6 +82,17 @@ if (multi && wt.isMainThread) {
   }
   wt.Worker = CorralWorker;
 } else if (multi) {
+  // The client's HTTP agent allows one socket per worker, and with node:http polling
+  // (AWS_LAMBDA_NODEJS_USE_ALTERNATIVE_CLIENT_1, which Corral sets) the parked /next holds
+  // it: a streamed response would wait for the next invocation. One more socket keeps
+  // what the native poll gives: streams of one worker go one after another, as on Lambda.
+  const OriginalAgent = http.Agent;
+  http.Agent = class CorralAgent extends OriginalAgent {
+    constructor(options) {
+      const single = options && options.keepAlive && options.maxSockets === 1;
+      super(single ? { ...options, maxSockets: 2 } : options);
+    }
+  };
   // The client keeps using a store already published on globalThis.awslambda: this one
   // behaves as its own (an AsyncLocalStorage per worker) and also tells the main thread
   // when each request starts and ends.

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
+    "ChunkSink",
     "MAX_RESPONSE_BYTES",
     "TAIL_BYTES",
     "Invocation",
@@ -30,6 +31,8 @@ __all__ = [
 
 # RAPID caps a response at 6 MiB + 100 bytes (``interop.MaxPayloadSize``).
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+# Takes each chunk of a streamed response, with the stream's content type.
+ChunkSink = Callable[[bytes, str], None]
 # LogType=Tail returns the last 4 KB of the invocation's log.
 TAIL_BYTES = 4096
 
@@ -140,6 +143,9 @@ class Invocation:
     # Called once the slot is free again (the runtime answered, or its worker is gone):
     # how a remote agent tells the server, which counts slots too.
     on_release: Callable[[], None] | None = None
+    # Set when the caller takes a streamed response as it comes (InvokeWithResponseStream):
+    # called with each chunk and the stream's content type.
+    on_chunk: ChunkSink | None = None
 
     def resolve(self, result: InvocationResult) -> bool:
         """Give the caller its result unless it already has one (e.g. a timeout)."""

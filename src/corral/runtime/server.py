@@ -8,6 +8,10 @@ Contract (``LMI_FACTS.md`` §3.4, what unmodified runtime clients need):
   second answer gets 400 ``InvalidRequestID``; an answer after the caller's deadline gets 410
   ``InvokeTimeout``; a response over 6 MiB + 100 bytes gets 413.
 * ``POST .../init/error`` answers 202 the first time and 403 afterwards.
+* A streamed response (``Lambda-Runtime-Function-Response-Mode: streaming``, chunked) is
+  handed on chunk by chunk as it arrives when its caller streams (``Invocation.on_chunk``),
+  else collected as a buffered one; an error mid-stream comes in the trailers
+  ``Lambda-Runtime-Function-Error-Type`` and ``-Error-Body`` (base64 JSON).
 
 Invariants:
 
@@ -28,6 +32,8 @@ this is the hot path, and every invocation crosses it twice.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
 import json
 import logging
@@ -38,7 +44,7 @@ from typing import Any, Protocol, cast
 
 import httptools
 
-from corral.runtime.invocation import MAX_RESPONSE_BYTES, Invocation
+from corral.runtime.invocation import MAX_RESPONSE_BYTES, Invocation, error_payload
 
 __all__ = ["RuntimeApiServer", "RuntimeHooks"]
 
@@ -49,6 +55,11 @@ _NEXT = b"/2018-06-01/runtime/invocation/next"
 _INIT_ERROR = b"/2018-06-01/runtime/init/error"
 _INVOCATION = b"/2018-06-01/runtime/invocation/"
 _ERROR_TYPE_HEADER = b"lambda-runtime-function-error-type"
+_ERROR_BODY_HEADER = b"lambda-runtime-function-error-body"
+_RESPONSE_MODE_HEADER = b"lambda-runtime-function-response-mode"
+_RESPONSE = b"/response"
+# A streamed response may be larger than a buffered one (Lambda: 20 MiB).
+MAX_STREAMED_BYTES = 20 * 1024 * 1024
 
 _ACCEPTED = (
     b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n"
@@ -138,6 +149,9 @@ class _Connection(asyncio.Protocol):
         "_header_name",
         "_error_type",
         "_content_type",
+        "_mode",
+        "_error_body",
+        "_streaming",
         "_peek",
         "peer_port",
         "pid",
@@ -156,6 +170,9 @@ class _Connection(asyncio.Protocol):
         self._header_name = b""
         self._error_type = b""
         self._content_type = b""
+        self._mode = b""
+        self._error_body = b""
+        self._streaming: Invocation | None = None
         self._peek: socket.socket | None = None
         self.peer_port = 0
         self.pid: int | None = None
@@ -196,21 +213,36 @@ class _Connection(asyncio.Protocol):
         self._body_size = 0
         self._error_type = b""
         self._content_type = b""
+        self._mode = b""
+        self._error_body = b""
+        self._streaming = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # Only two headers matter; compare lengths before lower-casing.
+        # Only a few headers (and trailers) matter; compare lengths before lower-casing.
         size = len(name)
-        if size == 34 and name.lower() == _ERROR_TYPE_HEADER:
-            self._error_type = value
+        if size == 34:
+            lowered = name.lower()
+            if lowered == _ERROR_TYPE_HEADER:
+                self._error_type = value
+            elif lowered == _ERROR_BODY_HEADER:
+                self._error_body = value
         elif size == 12 and name.lower() == b"content-type":
             self._content_type = value
+        elif size == 37 and name.lower() == _RESPONSE_MODE_HEADER:
+            self._mode = value
+
+    def on_headers_complete(self) -> None:
+        if self._mode == b"streaming" and self._url.endswith(_RESPONSE):
+            self._streaming = self._server._stream_target(self._url)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size <= MAX_RESPONSE_BYTES:
+        if self._streaming is not None:
+            self._server._stream_chunk(self._streaming, body, self._body_size, self.content_type)
+        elif self._body_size <= MAX_RESPONSE_BYTES:
             self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -226,6 +258,29 @@ class _Connection(asyncio.Protocol):
     @property
     def error_type(self) -> str:
         return self._error_type.decode("latin-1")
+
+    @property
+    def content_type(self) -> str:
+        return self._content_type.decode("latin-1") or "application/octet-stream"
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the request being answered is a streamed response."""
+        return self._mode == b"streaming"
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether its chunks went to the caller as they came."""
+        return self._streaming is not None
+
+    def trailer_error(self) -> bytes | None:
+        """The error body a stream ended with (its base64 trailer, decoded), if any."""
+        if not self._error_body:
+            return None
+        try:
+            return base64.b64decode(self._error_body, validate=True)
+        except binascii.Error:
+            return None
 
     def peer_alive(self) -> bool:
         """Whether the worker is still connected (checked just before writing to it)."""
@@ -340,7 +395,9 @@ class RuntimeApiServer:
         elif url.startswith(_INVOCATION):
             rest = url[len(_INVOCATION) :]
             request_id, _, action = rest.partition(b"/")
-            if action == b"response":
+            if action == b"response" and conn.streamed:
+                self._answer_stream(conn, request_id.decode("latin-1"), body, body_size)
+            elif action == b"response":
                 self._answer(conn, request_id.decode("latin-1"), body, body_size, None)
             elif action == b"error":
                 error_type = conn.error_type or _error_type_from_body(body)
@@ -418,6 +475,38 @@ class RuntimeApiServer:
         # Answer the worker after the caller's response is scheduled: the caller waits,
         # the worker only needs the 202 before it polls again.
         (self._loop or asyncio.get_running_loop()).call_soon(conn.write, answer)
+
+    def _stream_target(self, url: bytes) -> Invocation | None:
+        """The invocation a streamed response is for, if its caller takes chunks."""
+        request_id = url[len(_INVOCATION) : -len(_RESPONSE)].decode("latin-1")
+        entry = self._running.get(request_id)
+        if entry is None or entry[0].on_chunk is None or entry[0].future.done():
+            return None
+        return entry[0]
+
+    def _stream_chunk(self, invocation: Invocation, chunk: bytes, total: int, kind: str) -> None:
+        if (
+            invocation.on_chunk is not None
+            and total <= MAX_STREAMED_BYTES
+            and not invocation.future.done()
+        ):
+            invocation.on_chunk(chunk, kind)
+
+    def _answer_stream(self, conn: _Connection, request_id: str, body: bytes, size: int) -> None:
+        """The end of a streamed response: its error trailers, or its size, decide."""
+        error_type = conn.error_type or None
+        if error_type is not None:
+            body = conn.trailer_error() or error_payload(error_type, "")
+        elif conn.forwarded and size > MAX_STREAMED_BYTES:
+            error_type = "Function.ResponseSizeTooLarge"
+            body = error_payload(
+                error_type,
+                "Response payload size exceeded maximum allowed payload size "
+                f"({MAX_STREAMED_BYTES} bytes).",
+            )
+        elif conn.forwarded:
+            body = b""  # the caller has every byte already
+        self._answer(conn, request_id, body, 0 if conn.forwarded else size, error_type)
 
     def _release(self, invocation: Invocation) -> None:
         invocation.runtime_answered = True
