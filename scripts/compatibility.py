@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from corral.api import routes as routes_package
 from corral.api.invoke import is_invoke
+from corral.api.streaming import is_streaming_invoke
 
 SERVICE = "lambda"
 REGENERATE = ".venv/bin/python scripts/compatibility.py > docs/compatibility.md"
@@ -38,15 +39,20 @@ ROUTE_MODULES: dict[str, Sequence[BaseRoute]] = routes_package.MODULES
 
 # Invoke bypasses the Starlette router (``corral.api.invoke``); ``is_invoke`` confirms the path.
 INVOKE_PATH = "/2015-03-31/functions/{FunctionName}/invocations"
+STREAMING_PATH = "/2021-11-15/functions/{FunctionName}/response-streaming-invocations"
 
 # Notes for operations Corral serves; shown only while the operation is served.
 SERVED_NOTES: dict[str, str] = {
     "Invoke": (
         "RequestResponse, Event (durable queue, retried twice), DryRun; LogType=Tail; ClientContext"
     ),
+    "InvokeWithResponseStream": (
+        "chunks as the function writes them (Node.js streamifyResponse); errors mid-stream in "
+        "InvokeComplete; buffered functions as one chunk; LogType=Tail; DryRun"
+    ),
     "CreateFunction": (
-        "ZipFile only; python3.11+ runtimes installed on the host; Layers, EFS, images and "
-        "SnapStart refused"
+        "ZipFile only; python3.11+ and nodejs22.x/nodejs24.x runtimes installed on the host; "
+        "Layers, EFS, images and SnapStart refused"
     ),
     "UpdateFunctionCode": "ZipFile only",
     "GetFunction": "Code.Location is a download URL on the Corral server",
@@ -76,7 +82,6 @@ SERVED_NOTES: dict[str, str] = {
 
 # Notes for operations Corral does not serve; shown only while the operation is missing.
 MISSING_NOTES: dict[str, str] = {
-    "InvokeWithResponseStream": "not yet: response streaming",
     "InvokeAsync": "not applicable: deprecated; use Invoke with InvocationType=Event",
 }
 
@@ -147,10 +152,14 @@ def served_routes() -> list[ServedRoute]:
             # Starlette adds HEAD to every GET route; Lambda has no HEAD operation.
             methods = sorted(m for m in route.methods or () if m != "HEAD")
             routes.extend(ServedRoute(module, method, route.path) for method in methods)
-    sample = _PLACEHOLDER.sub(_SAMPLE_SEGMENT, INVOKE_PATH)
-    if not is_invoke({"type": "http", "method": "POST", "path": sample}):
-        raise SystemExit(f"corral.api.invoke no longer serves POST {INVOKE_PATH}")
-    routes.append(ServedRoute("invoke", "POST", INVOKE_PATH))
+    for module, path, serves in (
+        ("invoke", INVOKE_PATH, is_invoke),
+        ("streaming", STREAMING_PATH, is_streaming_invoke),
+    ):
+        sample = _PLACEHOLDER.sub(_SAMPLE_SEGMENT, path)
+        if not serves({"type": "http", "method": "POST", "path": sample}):
+            raise SystemExit(f"corral.api.{module} no longer serves POST {path}")
+        routes.append(ServedRoute(module, "POST", path))
     return routes
 
 

@@ -79,9 +79,11 @@ def test_an_unknown_runtime_lists_what_is_available(lam: LambdaClient) -> None:
     name, status, message = error_of(create, lam=lam, Runtime="cobol85")
     assert (name, status) == ("InvalidParameterValueException", 400)
     assert "Value cobol85 at 'runtime' failed to satisfy constraint" in message
-    name, status, message = error_of(create, lam=lam, Runtime="nodejs22.x")
+    # A runtime Lambda knows that Corral does not run says what Corral runs.
+    name, status, message = error_of(create, lam=lam, Runtime="java21")
     assert (name, status) == ("InvalidParameterValueException", 400)
-    assert "Available runtimes: python3.11" in message
+    assert "The runtime java21 is not available on this Corral server" in message
+    assert "nodejs22.x, nodejs24.x, python3.11" in message
 
 
 @pytest.mark.parametrize(

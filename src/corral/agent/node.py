@@ -26,6 +26,7 @@ import asyncio
 import base64
 import dataclasses
 import logging
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,8 @@ from corral.core.tasks import TaskGroup
 from corral.runtime.invocation import Invocation, InvocationResult, LogTail
 from corral.sandbox.base import Sandbox
 from corral.sandbox.choose import open_sandbox
-from corral.sandbox.interpreters import (
-    Interpreter,
-    RuntimeRegistry,
-    find_host_interpreters,
-    install_runtime,
-)
+from corral.sandbox.install import RuntimeUnavailable, prepare_runtime
+from corral.sandbox.interpreters import Interpreter, RuntimeRegistry
 from corral.store import codec
 from corral.store.code import CodeStore
 from corral.telemetry import logs
@@ -361,16 +358,24 @@ class NodeAgent:
             found = self._runtimes.available().get(runtime)
             if found is not None:
                 return found
-            hosts = await asyncio.to_thread(find_host_interpreters, self._settings.python_path)
-            if runtime not in hosts:
-                raise errors.BackendError(
-                    f"runtime {runtime} cannot run on instance {self.instance_id}: no "
-                    f"{runtime} interpreter on this node"
-                )
             _log.info("%s: installing runtime %s", self.instance_id, runtime)
-            installed = await asyncio.to_thread(
-                install_runtime, self._settings.runtimes_dir, runtime, hosts[runtime], say=_log.info
-            )
+            try:
+                installed = await asyncio.to_thread(
+                    prepare_runtime,
+                    self._settings.runtimes_dir,
+                    runtime,
+                    self._settings.python_path,
+                    say=_log.info,
+                )
+            except RuntimeUnavailable as exc:
+                raise errors.BackendError(
+                    f"runtime {runtime} cannot run on instance {self.instance_id}: {exc}"
+                ) from exc
+            except subprocess.CalledProcessError as exc:
+                raise errors.BackendError(
+                    f"runtime {runtime} could not be installed on instance "
+                    f"{self.instance_id}: {str(exc.stderr or exc)[-500:]}"
+                ) from exc
             self._runtimes.refresh()
             return installed
 

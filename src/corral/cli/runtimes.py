@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,21 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from corral.core.settings import Settings
+from corral.sandbox.install import RuntimeUnavailable, prepare_runtime
 from corral.sandbox.interpreters import (
     AWSLAMBDARIC_VERSION,
     NODE_RUNTIMES,
     SUPPORTED_RUNTIMES,
-    Interpreter,
     RuntimeRegistry,
     find_host_interpreters,
-    install_runtime,
 )
-from corral.sandbox.nodejs import (
-    AWS_LAMBDA_RIC_VERSION,
-    NODE_VERSIONS,
-    install_node_runtime,
-    missing_build_tools,
-)
+from corral.sandbox.nodejs import AWS_LAMBDA_RIC_VERSION, NODE_VERSIONS, missing_build_tools
 
 __all__ = ["app"]
 
@@ -73,12 +66,6 @@ def list_runtimes() -> None:
     _out.print(table)
 
 
-def _install_one(settings: Settings, name: str, hosts: dict[str, Path]) -> Interpreter:
-    if name in NODE_RUNTIMES:
-        return install_node_runtime(settings.runtimes_dir, name, say=_out.print)
-    return install_runtime(settings.runtimes_dir, name, hosts[name], say=_out.print)
-
-
 @app.command("install")
 def install(
     runtime: Annotated[
@@ -116,16 +103,11 @@ def install(
         if ready is not None and ready.client_version == _client_version(name) and not force:
             _out.print(f"{name}: ready ({ready.python_version})")
             continue
-        if name in NODE_RUNTIMES and tools:
-            _out.print(f"[yellow]{name}: needs {', '.join(tools)}; skipped[/]")
-            failed = True
-            continue
-        if name not in NODE_RUNTIMES and name not in hosts:
-            _out.print(f"[yellow]{name}: no host interpreter found; skipped[/]")
-            failed = True
-            continue
         try:
-            _install_one(settings, name, hosts)
+            prepare_runtime(settings.runtimes_dir, name, settings.python_path, say=_out.print)
+        except RuntimeUnavailable as exc:
+            _out.print(f"[yellow]{name}: {exc}; skipped[/]")
+            failed = True
         except subprocess.CalledProcessError as exc:
             _out.print(f"[red]{name}: installation failed ({exc})[/]")
             _out.print(str(exc.stderr or "")[-2000:], markup=False)
