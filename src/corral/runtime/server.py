@@ -21,9 +21,10 @@ Invariants:
 * An invocation is written only to a ``/next`` whose peer is still connected, so a worker
   that dies while polling never swallows an invocation.
 * ``shared_process`` (Node.js on Managed Instances): one process runs many invocations on
-  worker threads, and aws-lambda-ric polls ``/next`` from libuv's thread pool while each
-  worker thread answers on a connection of its own; a connection is not a worker, so a
-  closed one fails nothing (only the process's exit does, in the environment).
+  worker threads, and aws-lambda-ric polls ``/next`` on one connection and answers on
+  another (its native client's); a connection is not a worker, so a closed one fails
+  nothing (only the process's exit does, in the environment), and idle polls are served
+  oldest first so that invocations spread over the threads.
 
 The protocol is a small ``asyncio.Protocol`` over ``httptools`` rather than an ASGI app:
 this is the hot path, and every invocation crosses it twice.
