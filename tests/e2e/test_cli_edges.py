@@ -331,6 +331,13 @@ def test_runtimes_list_shows_installed_installable_and_missing(host: dict[str, s
     assert "installable" in row(done.stdout, "python3.12")
     assert str(Path(host["CORRAL_PYTHON_PATH"]) / "python3.13") in row(done.stdout, "python3.13")
     assert "no interpreter on this host" in row(done.stdout, "python3.14")
+    # Node.js runtimes come from npm: installable where npm, cmake, make and g++ are.
+    assert "installable" in row(done.stdout, "nodejs22.x")
+    assert "Node.js 22.23.5 from npm" in row(done.stdout, "nodejs22.x")
+    bare = corral("runtimes", "list", PATH=str(Path(host["CORRAL_PYTHON_PATH"])), **host)
+    assert "needs: apt install npm cmake g++ make autoconf automake libtool" in row(
+        bare.stdout, "nodejs24.x"
+    )
 
 
 def test_runtimes_install_makes_a_virtualenv_with_the_pinned_runtime_client(
@@ -379,8 +386,10 @@ def test_runtimes_install_without_any_interpreter_says_what_to_do(tmp: Path) -> 
         "install",
         CORRAL_RUNTIMES_DIR=str(tmp / "runtimes"),
         CORRAL_PYTHON_PATH=str(empty),
+        PATH=str(empty),  # nor npm and the tools Node.js runtimes need
     )
     assert exited(done, 1), done.output
+    assert "Node.js runtimes skipped: they need npm, cmake, g++, make, autoconf" in done.stdout
     assert "No python3.11+ interpreter found." in done.stdout
 
 

@@ -326,12 +326,17 @@ def test_classic_node_functions_commonjs_esm_and_errors(
     slow = call(lam, make("slow.handler", Timeout=1), {}, LogType="Tail")
     assert slow["payload"]["errorType"] == "Sandbox.Timedout"
     assert "waiting" in slow["tail"]
-    for handler, error_type in [
+    if runtime == "nodejs22.x":
+        # Classic nodejs22.x keeps callback handlers (aws-lambda-ric 3 runs them), as on Lambda.
+        assert call(lam, make("callback.handler"), {})["payload"] == 1
+    refused = [
         ("broken.handler", "Runtime.UserCodeSyntaxError"),
         ("missing.handler", "Runtime.ImportModuleError"),
         ("lib/app.nothere", "Runtime.HandlerNotFound"),
-        ("callback.handler", "Runtime.CallbackHandlerDeprecated"),
-    ]:
+    ]
+    if runtime == "nodejs24.x":  # "removed starting with Node.js 24"
+        refused.append(("callback.handler", "Runtime.CallbackHandlerDeprecated"))
+    for handler, error_type in refused:
         result = call(lam, make(handler), {})
         assert result["error"] == "Unhandled", handler
         assert result["payload"]["errorType"] == error_type, (handler, result)
@@ -378,6 +383,29 @@ def test_managed_node_checks(lam: LambdaClient, provider_arn: str, server: Serve
     )
     assert failed["StateReasonCode"] == "FunctionError.RuntimeInitError"
     assert "Runtime.UserCodeSyntaxError" in failed["StateReason"]
+    # Managed Instances refuse callback handlers on Node.js 22 too, as aws-lambda-ric 4 does.
+    lam.update_function_configuration(
+        FunctionName=broken, Runtime="nodejs22.x", Handler="callback.handler"
+    )
+    lam.update_function_code(
+        FunctionName=broken, ZipFile=zip_code({"callback.js": CLASSIC_FILES["callback.js"]})
+    )
+    wait_for(
+        lambda: (
+            lam.get_function_configuration(FunctionName=broken)["LastUpdateStatus"] == "Successful"
+        )
+    )
+    lam.publish_version(FunctionName=broken)
+    callback = wait_for(
+        lambda: (
+            (c := lam.get_function_configuration(FunctionName=broken, Qualifier="2"))["State"]
+            == "Failed"
+            and c
+        ),
+        timeout_s=60,
+    )
+    assert "Runtime.CallbackHandlerDeprecated" in callback["StateReason"]
+    assert "Node.js 22 with Managed Instances" in callback["StateReason"]
     lam.delete_function(FunctionName=broken)
 
 

@@ -446,7 +446,7 @@ async def test_a_node_without_the_runtime_interpreter_fails_the_launch_with_the_
     )
     environment = await failed_launch(server, config(server))
     assert environment.end_reason == (
-        "runtime python3.11 cannot run on instance i-remote: no python3.11 interpreter on this host"
+        "runtime python3.11 cannot run on instance i-remote: no host interpreter found"
     )
 
 

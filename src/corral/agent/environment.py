@@ -56,7 +56,7 @@ from corral.sandbox.base import (
     SandboxSpec,
 )
 from corral.sandbox.interpreters import Interpreter
-from corral.sandbox.nodejs import RIC_ENTRY
+from corral.sandbox.nodejs import CLASSIC_RIC_ENTRY, RIC_ENTRY, uses_classic_client
 from corral.telemetry import logs
 
 __all__ = [
@@ -791,8 +791,14 @@ def _runtime_argv(config: EnvironmentConfig, layout: RuntimeLayout) -> list[str]
     or Node with aws-lambda-ric (which reads the handler from ``_HANDLER``)."""
     program = str(layout.executable)
     if config.interpreter.is_node:
-        guard = layout.log_socket.parent / _NODE_GUARD
-        return [program, "--require", str(guard), str(layout.runtime_dir / RIC_ENTRY)]
+        guard = ["--require", str(layout.log_socket.parent / _NODE_GUARD)]
+        runtime = config.interpreter.runtime
+        classic = uses_classic_client(runtime, config.spec.managed is not None)
+        if classic and (config.interpreter.home / CLASSIC_RIC_ENTRY).is_file():
+            # aws-lambda-ric 3 takes the handler as its argument.
+            entry = str(layout.runtime_dir / CLASSIC_RIC_ENTRY)
+            return [program, *guard, entry, config.spec.handler]
+        return [program, *guard, str(layout.runtime_dir / RIC_ENTRY)]
     if config.owns_workers:
         return [program, "-c", _worker_pool_source(), config.spec.handler]
     return [program, "-m", "awslambdaric", config.spec.handler]

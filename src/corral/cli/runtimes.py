@@ -18,7 +18,7 @@ from corral.sandbox.interpreters import (
     RuntimeRegistry,
     find_host_interpreters,
 )
-from corral.sandbox.nodejs import AWS_LAMBDA_RIC_VERSION, NODE_VERSIONS, missing_build_tools
+from corral.sandbox.nodejs import NODE_VERSIONS, client_version, missing_build_tools
 
 __all__ = ["app"]
 
@@ -30,7 +30,7 @@ _out = Console()
 
 
 def _client_version(runtime: str) -> str:
-    return AWS_LAMBDA_RIC_VERSION if runtime in NODE_RUNTIMES else AWSLAMBDARIC_VERSION
+    return client_version(runtime) if runtime in NODE_RUNTIMES else AWSLAMBDARIC_VERSION
 
 
 @app.command("list")
@@ -101,7 +101,8 @@ def install(
     for name in wanted:
         ready = installed.get(name)
         if ready is not None and ready.client_version == _client_version(name) and not force:
-            _out.print(f"{name}: ready ({ready.python_version})")
+            language = "Node.js" if ready.is_node else "Python"
+            _out.print(f"{name}: ready ({language} {ready.python_version})")
             continue
         try:
             prepare_runtime(settings.runtimes_dir, name, settings.python_path, say=_out.print)

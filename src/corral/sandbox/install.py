@@ -39,5 +39,5 @@ def prepare_runtime(
         return install_node_runtime(runtimes_dir, runtime, say=say)
     hosts = find_host_interpreters(python_path)
     if runtime not in hosts:
-        raise RuntimeUnavailable(f"no {runtime} interpreter on this host")
+        raise RuntimeUnavailable("no host interpreter found")
     return install_runtime(runtimes_dir, runtime, hosts[runtime], say=say)
