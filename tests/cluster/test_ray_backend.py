@@ -34,6 +34,7 @@ from tests.helpers import (
     start_server,
     wait_for,
     wait_version_active,
+    zip_code,
 )
 from tests.raycluster import RayCluster, RayNode
 
@@ -169,6 +170,66 @@ def test_a_versions_environments_spread_over_two_nodes_and_serve_with_their_logs
     assert f"Ray cluster at {address}: 2 corral node(s), 2 in use" in table.stdout
     # Instances on nodes are not slices of the server's host.
     assert ray_server.state()["host"]["instanceVCpu"] == 0
+
+
+NODE_APP = r"""
+export const handler = async (event, context) => {
+  console.log(`start of ${context.awsRequestId}`);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  if (event.fail) throw new TypeError('remote failure');
+  console.log(`end of ${context.awsRequestId}`);
+  return context.awsRequestId;
+};
+"""
+
+
+def test_a_node_function_serves_from_a_node_with_its_logs_by_request(
+    rlam: LambdaClient, ray_server: Server, provider: str
+) -> None:
+    """Node.js on a remote instance: the node's agent prepares the runtime; one process
+    serves concurrent requests, each line filed under its request."""
+    name = unique("rnode")
+    rlam.create_function(
+        FunctionName=name,
+        Runtime="nodejs22.x",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zip_code({"index.mjs": NODE_APP})},
+        MemorySize=2048,
+        CapacityProviderConfig=managed_config(provider, 16),
+    )
+    rlam.publish_version(FunctionName=name)
+    rlam.put_function_scaling_config(
+        FunctionName=name,
+        Qualifier="1",
+        FunctionScalingConfig={"MinExecutionEnvironments": 1, "MaxExecutionEnvironments": 1},
+    )
+    wait_version_active(rlam, name, "1")
+    (instance,) = [i for i in instances(ray_server, provider) if i["environments"]]
+    assert instance["node"] and instance["environments"][0]["workerPool"] == "aws-lambda-ric"
+
+    def call(_: int) -> str:
+        answer = rlam.invoke(FunctionName=name, Qualifier="1", Payload=b"{}")
+        assert "FunctionError" not in answer
+        return str(json.loads(answer["Payload"].read()))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(call, range(16)))
+    assert time.monotonic() - started < 2.0  # 16 x 300 ms at once on one environment
+    for request_id in ids[:4]:
+        lines = wait_for(
+            lambda rid=request_id: (
+                (events := ray_server.log_events(name, requestId=rid))
+                and any("end of" in e["message"] for e in events)
+                and events
+            )
+        )
+        mine = [json.loads(e["message"]) for e in lines if '"level"' in e["message"]]
+        assert [m["message"] for m in mine] == [f"start of {request_id}", f"end of {request_id}"]
+    failed = rlam.invoke(FunctionName=name, Qualifier="1", Payload=b'{"fail": true}')
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "TypeError"
 
 
 def test_a_providers_requirements_and_vcpu_cap_decide_which_nodes_it_takes(

@@ -504,7 +504,8 @@ def test_streams_of_a_managed_node_function_run_concurrently(
             r["complete"] for r in results
         ]
         assert len({r["body"] for r in results}) == 8
-        assert all(r["chunks"][0][0] < 0.4 for r in results)
+        # Each stream's first chunk came well before its end (it waits 0.5 s in between).
+        assert all(r["chunks"][0][0] < r["total_s"] - 0.3 for r in results)
         assert elapsed < 2.0, f"8 streams of 0.5 s took {elapsed:.2f} s"
     finally:
         lam.delete_function(FunctionName=name)
