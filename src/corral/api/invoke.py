@@ -26,7 +26,7 @@ from corral.router.resolve import Resolved, resolve
 from corral.router.router import InvokeRequest
 from corral.runtime.invocation import TAIL_BYTES, new_request_id
 
-__all__ = ["Call", "InvokeEndpoint", "error_answer", "is_invoke", "read_call"]
+__all__ = ["Call", "InvokeEndpoint", "error_answer", "is_invoke", "posts_to", "read_call"]
 
 _PREFIX = "/2015-03-31/functions/"
 _SUFFIX = "/invocations"
@@ -37,12 +37,17 @@ Scope = dict[str, Any]
 
 
 def is_invoke(scope: Scope) -> bool:
+    return posts_to(scope, _PREFIX, _SUFFIX)
+
+
+def posts_to(scope: Scope, prefix: str, suffix: str) -> bool:
+    """Whether a request is an HTTP POST to ``prefix{FunctionName}suffix``."""
     path: str = scope.get("path", "")
     return (
         scope.get("type") == "http"
         and scope.get("method") == "POST"
-        and path.startswith(_PREFIX)
-        and path.endswith(_SUFFIX)
+        and path.startswith(prefix)
+        and path.endswith(suffix)
     )
 
 

@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 from corral.api import eventstream
-from corral.api.invoke import Call, error_answer, read_call
+from corral.api.invoke import Call, error_answer, posts_to, read_call
 from corral.api.services import Services
 from corral.router.router import InvokeRequest
 from corral.runtime.invocation import TAIL_BYTES, InvocationResult, new_request_id
@@ -40,13 +40,7 @@ _Item = tuple[bytes, str] | None
 
 
 def is_streaming_invoke(scope: Scope) -> bool:
-    path: str = scope.get("path", "")
-    return (
-        scope.get("type") == "http"
-        and scope.get("method") == "POST"
-        and path.startswith(_PREFIX)
-        and path.endswith(_SUFFIX)
-    )
+    return posts_to(scope, _PREFIX, _SUFFIX)
 
 
 class StreamingInvokeEndpoint:

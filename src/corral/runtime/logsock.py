@@ -133,21 +133,16 @@ class LogChannels:
 
     def drain(self, pid: int | None) -> None:
         """Read everything ``pid`` has written so far and hand on its complete lines."""
-        channels = self._by_pid.get(pid)
-        if not channels:
-            return
-        # One system call tells which of the channels hold data (usually none).
-        ready, _, _ = select.select([c.sock for c in channels], [], [], 0)
-        for channel in channels:
-            if channel.sock in ready:
-                while self._read_once(channel):
-                    pass
+        self._drain(self._by_pid.get(pid))
 
     def drain_all(self) -> None:
         """Read everything every channel has written so far (one process, many requests)."""
-        channels = list(self._channels.values())
+        self._drain(list(self._channels.values()))
+
+    def _drain(self, channels: list[_Channel] | None) -> None:
         if not channels:
             return
+        # One system call tells which of the channels hold data (usually none).
         ready, _, _ = select.select([c.sock for c in channels], [], [], 0)
         for channel in channels:
             if channel.sock in ready:
