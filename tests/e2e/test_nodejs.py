@@ -410,9 +410,10 @@ def test_managed_node_checks(lam: LambdaClient, provider_arn: str, server: Serve
 
 
 STREAMING = r"""
+import { threadId } from 'node:worker_threads';
 export const handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
   responseStream.setContentType('text/plain');
-  responseStream.write(`first of ${context.awsRequestId}\n`);
+  responseStream.write(`first of ${context.awsRequestId} in ${threadId}\n`);
   await new Promise((resolve) => setTimeout(resolve, event.pause ?? 1000));
   if (event.fail) throw new Error('broke mid-stream');
   responseStream.write('second');
@@ -455,8 +456,8 @@ def test_a_streamed_response_reaches_boto3_as_it_is_written(
     assert got["version"] == "$LATEST"
     first_at, first = got["chunks"][0]
     assert first.startswith(b"first of ")
-    request_id = first.decode().split()[-1]
-    assert got["body"] == f"first of {request_id}\nsecond".encode()
+    request_id, thread = first.decode().split()[2::2]
+    assert got["body"] == f"first of {request_id} in {thread}\nsecond".encode()
     assert first_at < 0.5, f"the first chunk came after {first_at:.2f} s"
     assert got["total_s"] >= 1.0
     assert "ErrorCode" not in got["complete"]
@@ -472,8 +473,13 @@ def test_a_streamed_response_reaches_boto3_as_it_is_written(
     assert whole["Payload"].read().endswith(b"\nsecond") and "FunctionError" not in whole
 
 
+def worker_of(streamed: dict[str, Any]) -> str:
+    """The worker thread that wrote a STREAMING response (its first chunk names it)."""
+    return str(streamed["chunks"][0][1].decode().split()[-1])
+
+
 def test_streams_of_a_managed_node_function_run_concurrently(
-    lam: LambdaClient, provider_arn: str
+    lam: LambdaClient, provider_arn: str, server: Server
 ) -> None:
     name = unique("mstream")
     lam.create_function(
@@ -496,10 +502,31 @@ def test_streams_of_a_managed_node_function_run_concurrently(
             ),
             timeout_s=60,
         )
+        # One environment (thread ids are per process), of 1 vCPU: 8 worker threads.
+        lam.put_function_scaling_config(
+            FunctionName=name,
+            Qualifier="1",
+            FunctionScalingConfig={"MinExecutionEnvironments": 1, "MaxExecutionEnvironments": 1},
+        )
+        environment = one_environment(server, f"{name}:1")
+        # The client runs one stream at a time per worker thread (as on Lambda), and Corral
+        # hands each invocation to the longest-waiting poll: once all 8 workers poll, 8
+        # streams land on 8 workers. Workers start in the background after the version is
+        # Active, so first let every one of them serve once.
+        seen: set[str] = set()
+        for _ in range(30):
+            with ThreadPoolExecutor(8) as pool:
+                warm = list(pool.map(lambda _: stream(lam, f"{name}:1", {"pause": 100}), range(8)))
+            seen |= {worker_of(r) for r in warm}
+            if len(seen) == 8:
+                break
+        assert len(seen) == 8, f"only workers {sorted(seen)} served"
         with ThreadPoolExecutor(8) as pool:
             started = time.monotonic()
             results = list(pool.map(lambda _: stream(lam, f"{name}:1", {"pause": 500}), range(8)))
             elapsed = time.monotonic() - started
+        assert {worker_of(r) for r in results} == seen
+        assert one_environment(server, f"{name}:1")["id"] == environment["id"]
         assert all(r["body"].endswith(b"\nsecond") for r in results), [
             r["complete"] for r in results
         ]
