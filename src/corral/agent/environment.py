@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -31,13 +30,13 @@ import time
 import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from corral.agent import procfs
+from corral.agent.command import runtime_argv, write_node_guard
 from corral.agent.handle import EnvironmentListener
 from corral.agent.runtime_env import RuntimeEnvInputs, runtime_environment
 from corral.agent.stream import EnvironmentStream
@@ -49,14 +48,12 @@ from corral.runtime.server import RuntimeApiServer
 from corral.sandbox.base import (
     ExitStatus,
     RuntimeCommand,
-    RuntimeLayout,
     Sandbox,
     SandboxProcess,
     SandboxSlot,
     SandboxSpec,
 )
 from corral.sandbox.interpreters import Interpreter
-from corral.sandbox.nodejs import CLASSIC_RIC_ENTRY, RIC_ENTRY, uses_classic_client
 from corral.telemetry import logs
 
 __all__ = [
@@ -75,8 +72,6 @@ _OVERLOAD = 0.95
 _LOST_WORKER_WAIT_S = 1.0
 # When an idle worker's connection closes, how long before looking whether it exited.
 _LOST_IDLE_CHECK_S = 0.5
-# Corral's layer over aws-lambda-ric (``runtime/corral-guard.cjs``).
-_NODE_GUARD = "corral-guard.cjs"
 
 
 @dataclass(frozen=True)
@@ -333,15 +328,15 @@ class ExecutionEnvironment:
             )
         )
         if cfg.interpreter.is_node:
-            # Corral's layer over aws-lambda-ric, next to the log socket (both sandboxes
-            # show that directory to the runtime).
-            (host_socket.parent / _NODE_GUARD).write_text(_node_guard_source())
+            write_node_guard(host_socket.parent)
         stdout = self._channels.socket_pair("stdout")
         stderr = self._channels.socket_pair("stderr")
         try:
             self._process = await slot.start(
                 RuntimeCommand(
-                    argv=_runtime_argv(cfg, layout),
+                    argv=runtime_argv(
+                        cfg.interpreter, cfg.spec, layout, owns_workers=cfg.owns_workers
+                    ),
                     env=env,
                     stdout=stdout,
                     stderr=stderr,
@@ -774,34 +769,6 @@ class ExecutionEnvironment:
             shutil.rmtree(self._dir, True)
 
         await asyncio.to_thread(remove)
-
-
-@functools.cache
-def _worker_pool_source() -> str:
-    return resources.files("corral.runtime").joinpath("workerpool.py").read_text()
-
-
-@functools.cache
-def _node_guard_source() -> str:
-    return resources.files("corral.runtime").joinpath(_NODE_GUARD).read_text()
-
-
-def _runtime_argv(config: EnvironmentConfig, layout: RuntimeLayout) -> list[str]:
-    """The runtime's command: awslambdaric's, Corral's worker pool when an extra needs it,
-    or Node with aws-lambda-ric (which reads the handler from ``_HANDLER``)."""
-    program = str(layout.executable)
-    if config.interpreter.is_node:
-        guard = ["--require", str(layout.log_socket.parent / _NODE_GUARD)]
-        runtime = config.interpreter.runtime
-        classic = uses_classic_client(runtime, config.spec.managed is not None)
-        if classic and (config.interpreter.home / CLASSIC_RIC_ENTRY).is_file():
-            # aws-lambda-ric 3 takes the handler as its argument.
-            entry = str(layout.runtime_dir / CLASSIC_RIC_ENTRY)
-            return [program, *guard, entry, config.spec.handler]
-        return [program, *guard, str(layout.runtime_dir / RIC_ENTRY)]
-    if config.owns_workers:
-        return [program, "-c", _worker_pool_source(), config.spec.handler]
-    return [program, "-m", "awslambdaric", config.spec.handler]
 
 
 def _init_error_story(error_type: str, body: bytes) -> str:
