@@ -29,6 +29,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from typer.testing import CliRunner
+
+from corral.cli import main
 
 if TYPE_CHECKING:
     from mypy_boto3_lambda import LambdaClient
@@ -58,6 +61,8 @@ __all__ = [
     "start_server",
     "start_server_in",
     "wait_for",
+    "metric",
+    "corral_cli",
     "wait_version_active",
     "zip_code",
 ]
@@ -468,3 +473,22 @@ def managed_config(provider_arn: str, concurrency: int = 4) -> Any:
             "PerExecutionEnvironmentMaxConcurrency": concurrency,
         }
     }
+
+
+def metric(server: Server, name: str, **labels: str) -> float:
+    """One series of ``GET /metrics`` (0 when absent)."""
+    text = server.get("/metrics").text
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def corral_cli(server: Server, *args: str) -> Any:
+    """``corral ARGS --endpoint-url URL`` in this process, with the admin key exported."""
+    return CliRunner().invoke(
+        main.app,
+        [*args, "--endpoint-url", server.url],
+        env={"COLUMNS": "250", **server.cli_env()},
+    )

@@ -22,9 +22,7 @@ import botocore.exceptions
 import httpx
 import pytest
 from botocore.config import Config
-from typer.testing import CliRunner
 
-from corral.cli import main
 from tests.helpers import (
     LambdaClient,
     Server,
@@ -35,15 +33,9 @@ from tests.helpers import (
     start_server,
     zip_code,
 )
-
-
-def corral(server: Server, *args: str) -> Any:
-    """``corral ARGS --endpoint-url URL`` in this process, with the admin key exported."""
-    return CliRunner().invoke(
-        main.app,
-        [*args, "--endpoint-url", server.url],
-        env={"COLUMNS": "250", **server.cli_env()},
-    )
+from tests.helpers import (
+    corral_cli as corral,
+)
 
 
 def create_key(server: Server, *args: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from tests.helpers import (
     Server,
     error_of,
     invoke,
+    metric,
     sign,
     wait_for,
     zip_code,
@@ -37,16 +38,6 @@ FAILING = (
     "    print('attempt of', context.aws_request_id)\n"
     "    raise RuntimeError('always')\n"
 )
-
-
-def metric(server: Server, name: str, **labels: str) -> float:
-    """One series of ``GET /metrics`` (0 when absent)."""
-    text = server.get("/metrics").text
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(name + " ")):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 # 2. Reserved concurrency ----------------------------------------------------------------------
@@ -221,7 +212,7 @@ def test_an_event_that_fails_every_retry_is_dropped_with_a_warning_and_counted(
         == 2
     )
     assert metric(server, "corral_async_events_delivered_total", function=name) == 0
-    assert f"async event {request_id} of {name} dropped (RetriesExhausted)" in server.log()
+    assert f"async event {request_id} of {name} given up (RetriesExhausted)" in server.log()
 
 
 def test_a_throttled_event_is_retried_with_a_growing_backoff_not_counted_as_a_retry(

@@ -78,6 +78,8 @@ def gauges(svc: Services) -> dict[SeriesKey, float]:
             labels = {"function": function, "version": version}
             out[_key("corral_queued_invocations", **labels)] = stats.queued_now
     out[_key("corral_async_events_queued")] = svc.async_invoker.pending
+    out[_key("corral_async_events_failed")] = svc.async_invoker.failed_count
+    out[_key("corral_async_event_oldest_age_seconds")] = svc.async_invoker.oldest_age_s()
     return out
 
 
@@ -138,6 +140,8 @@ def counters(svc: Services) -> dict[SeriesKey, float]:
     for (what, function, reason), count in svc.async_invoker.stats.items():
         labels = {"function": function, **({"reason": reason} if reason else {})}
         out[_key(f"corral_async_events_{what}_total", **labels)] = count
+    for function, total_s in svc.async_invoker.age_sum_s.items():
+        out[_key("corral_async_event_age_seconds_total", function=function)] = total_s
     return out
 
 
@@ -207,6 +211,14 @@ _GAUGES = {
         "Asynchronous invocations waiting in the queue (due, or waiting for a retry).",
         (),
     ),
+    "corral_async_events_failed": (
+        "Async events and destination records given up and kept (`corral events failed`).",
+        (),
+    ),
+    "corral_async_event_oldest_age_seconds": (
+        "Age of the oldest event in the queue (0 when it is empty).",
+        (),
+    ),
 }
 _COUNTERS = {
     "corral_invocations": (
@@ -239,7 +251,22 @@ _COUNTERS = {
         ("function", "reason"),
     ),
     "corral_async_events_dropped": (
-        "Asynchronous invocations given up (RetriesExhausted, EventAgeExceeded, FunctionGone).",
+        "Asynchronous invocations given up (RetriesExhausted, EventAgeExceeded, FunctionGone, "
+        "DestinationUnreachable), whether their record went to an OnFailure destination or "
+        "was kept as failed.",
+        ("function", "reason"),
+    ),
+    "corral_async_events_attempted": (
+        "Attempts to run asynchronous invocations (throttled ones included).",
+        ("function",),
+    ),
+    "corral_async_event_age_seconds": (
+        "Seconds from queueing to each attempt, summed (AWS's AsyncEventAge; divide by "
+        "corral_async_events_attempted_total).",
+        ("function",),
+    ),
+    "corral_async_events_sent_to_destination": (
+        "Invocation records queued for a destination function, by condition.",
         ("function", "reason"),
     ),
 }
@@ -280,7 +307,15 @@ _RATES = {
     "corral_errors_total": "errors_per_second",
     "corral_throttles_total": "throttles_per_second",
     "corral_queued_total": "queued_per_second",
+    "corral_async_events_received_total": "async_received_per_second",
+    "corral_async_events_delivered_total": "async_delivered_per_second",
+    "corral_async_events_retried_total": "async_retried_per_second",
+    "corral_async_events_dropped_total": "async_dropped_per_second",
+    "corral_async_events_attempted_total": "async_attempted_per_second",
 }
+_LIVE_RATES = ("invocations_per_second", "errors_per_second", "throttles_per_second")
+# Rates are summed over these labels (a throttle's cause, an async event's reason).
+_SUMMED_LABELS = ("cause", "reason")
 
 
 class MetricsSampler:
@@ -296,23 +331,30 @@ class MetricsSampler:
         for name, labels in list(values):
             if name == "corral_concurrent_executions":  # a live version: its rates start at 0
                 for rate in _RATES.values():
-                    if rate != "queued_per_second":  # only where waiting is on
+                    if rate in _LIVE_RATES:  # not the queue (only where waiting is on)
                         values[(rate, labels)] = 0.0
         durations: dict[tuple[tuple[str, str], ...], float] = {}
+        ages: dict[tuple[tuple[str, str], ...], float] = {}
         for key, value in current.items():
             name, labels = key
             before = self._previous.get(key, 0.0)
             delta = max(0.0, value - before)
             if name in _RATES:
-                rate_labels = tuple(p for p in labels if p[0] != "cause")
+                rate_labels = tuple(p for p in labels if p[0] not in _SUMMED_LABELS)
                 rate_key = (_RATES[name], rate_labels)
                 values[rate_key] = values.get(rate_key, 0.0) + delta
             elif name == "corral_duration_seconds_sum":
                 durations[labels] = delta
+            elif name == "corral_async_event_age_seconds_total":
+                ages[labels] = delta
         for labels, total in durations.items():
             count = values.get(("invocations_per_second", labels), 0.0)
             if count:
                 values[("duration_mean_seconds", labels)] = total / count
+        for labels, total in ages.items():
+            count = values.get(("async_attempted_per_second", labels), 0.0)
+            if count:
+                values[("async_event_age_mean_seconds", labels)] = total / count
         self._previous = current
         self._svc.history.add(now_s, values)
 

@@ -329,3 +329,17 @@ class ScalingConfig:
     def deactivated(self) -> bool:
         """``min = max = 0`` deactivates a version without deleting it."""
         return self.min_environments == 0 and self.max_environments == 0
+
+
+@dataclass(frozen=True)
+class EventInvokeConfig:
+    """How asynchronous invocations of one qualifier are retried and where their records go
+    (``PutFunctionEventInvokeConfig``); ``None`` means AWS's default."""
+
+    function_name: str
+    qualifier: str  # "$LATEST" for the unqualified function
+    last_modified_s: float
+    max_retry_attempts: int | None = None
+    max_event_age_s: int | None = None
+    on_success: str | None = None  # a Lambda function ARN
+    on_failure: str | None = None

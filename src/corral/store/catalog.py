@@ -9,6 +9,7 @@ see a half-written change. Loaded in full at start-up; the data is small (contro
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from corral.core import models
 from corral.store import codec
@@ -16,11 +17,16 @@ from corral.store.aliases import AliasTable
 from corral.store.capacity_providers import CapacityProviderTable
 from corral.store.db import Database
 from corral.store.functions import FunctionTable
+from corral.store.qualified import QualifierConfigTable
 from corral.store.scaling import ScalingConfigTable
 from corral.store.tags import TagTable
 from corral.store.versions import VersionTable, version_seq
 
-__all__ = ["Catalog"]
+__all__ = ["EVENT_INVOKE", "URL", "Catalog"]
+
+# Kinds of per-qualifier configuration (``store.qualified``).
+EVENT_INVOKE = "event-invoke"
+URL = "url"
 
 
 class Catalog:
@@ -33,12 +39,15 @@ class Catalog:
         self._aliases_t = AliasTable(db)
         self._providers_t = CapacityProviderTable(db)
         self._scaling_t = ScalingConfigTable(db)
+        self._qualified_t = QualifierConfigTable(db)
         self.tags = TagTable(db)
         self._functions: dict[str, models.Function] = {}
         self._versions: dict[str, dict[str, models.FunctionVersion]] = {}
         self._aliases: dict[str, dict[str, models.Alias]] = {}
         self._providers: dict[str, models.CapacityProvider] = {}
         self._scaling: dict[tuple[str, str], models.ScalingConfig] = {}
+        # kind -> (function, qualifier) -> configuration (``store.qualified``)
+        self._qualified: dict[str, dict[tuple[str, str], dict[str, Any]]] = {}
         self._reserved_total: int | None = None  # computed when first asked, then kept
         self._load()
 
@@ -57,6 +66,8 @@ class Catalog:
             config = self._scaling_t.get(row["function_name"], row["qualifier"])
             if config is not None:
                 self._scaling[(row["function_name"], row["qualifier"])] = config
+        for kind, function_name, qualifier, data in self._qualified_t.list_all():
+            self._qualified.setdefault(kind, {})[(function_name, qualifier)] = data
 
     # functions -------------------------------------------------------------------------------
     def function(self, name: str) -> models.Function | None:
@@ -100,6 +111,7 @@ class Catalog:
         self._aliases.pop(name, None)
         for key in [k for k in self._scaling if k[0] == name]:
             del self._scaling[key]
+        self._forget_qualified(name, None)
 
     def set_reserved_concurrency(self, name: str, value: int | None) -> None:
         self._functions_t.set_reserved_concurrency(name, value)
@@ -151,8 +163,10 @@ class Catalog:
                 "DELETE FROM scaling_configs WHERE function_name = ? AND qualifier = ?",
                 (function_name, version),
             )
+            self._qualified_t.delete_qualifier_in(conn, function_name, version)
         self._versions.get(function_name, {}).pop(version, None)
         self._scaling.pop((function_name, version), None)
+        self._forget_qualified(function_name, version)
 
     # aliases ----------------------------------------------------------------------------------
     def alias(self, function_name: str, name: str) -> models.Alias | None:
@@ -168,7 +182,10 @@ class Catalog:
 
     def delete_alias(self, function_name: str, name: str) -> None:
         self._aliases_t.delete(function_name, name)
+        with self.db.transaction() as conn:
+            self._qualified_t.delete_qualifier_in(conn, function_name, name)
         self._aliases.get(function_name, {}).pop(name, None)
+        self._forget_qualified(function_name, name)
 
     # capacity providers --------------------------------------------------------------------
     def provider(self, name: str) -> models.CapacityProvider | None:
@@ -197,3 +214,48 @@ class Catalog:
     def delete_scaling(self, function_name: str, qualifier: str) -> None:
         self._scaling_t.delete(function_name, qualifier)
         self._scaling.pop((function_name, qualifier), None)
+
+    # per-qualifier configuration (event invoke configs, function URLs) ----------------------
+    def qualified(self, kind: str, function_name: str, qualifier: str) -> dict[str, Any] | None:
+        return self._qualified.get(kind, {}).get((function_name, qualifier))
+
+    def qualified_all(self, kind: str, function_name: str | None = None) -> list[dict[str, Any]]:
+        """Every configuration of ``kind`` (of one function), ordered by function, qualifier."""
+        found = self._qualified.get(kind, {})
+        return [
+            found[key] for key in sorted(found) if function_name is None or key[0] == function_name
+        ]
+
+    def put_qualified(
+        self, kind: str, function_name: str, qualifier: str, config: dict[str, Any]
+    ) -> None:
+        self._qualified_t.put(kind, function_name, qualifier, config)
+        self._qualified.setdefault(kind, {})[(function_name, qualifier)] = config
+
+    def delete_qualified(self, kind: str, function_name: str, qualifier: str) -> None:
+        self._qualified_t.delete(kind, function_name, qualifier)
+        self._qualified.get(kind, {}).pop((function_name, qualifier), None)
+
+    def _forget_qualified(self, function_name: str, qualifier: str | None) -> None:
+        for found in self._qualified.values():
+            for key in [k for k in found if k[0] == function_name]:
+                if qualifier is None or key[1] == qualifier:
+                    del found[key]
+
+    # event invoke configs -------------------------------------------------------------------
+    def event_invoke_config(
+        self, function_name: str, qualifier: str
+    ) -> models.EventInvokeConfig | None:
+        data = self.qualified(EVENT_INVOKE, function_name, qualifier)
+        return None if data is None else models.EventInvokeConfig(**data)
+
+    def event_invoke_configs(self, function_name: str) -> list[models.EventInvokeConfig]:
+        return [
+            models.EventInvokeConfig(**data)
+            for data in self.qualified_all(EVENT_INVOKE, function_name)
+        ]
+
+    def put_event_invoke_config(self, config: models.EventInvokeConfig) -> None:
+        self.put_qualified(
+            EVENT_INVOKE, config.function_name, config.qualifier, dataclasses.asdict(config)
+        )

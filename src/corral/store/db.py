@@ -104,6 +104,32 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE async_events ADD COLUMN throttles INTEGER NOT NULL DEFAULT 0;
     """,
+    # Per-qualifier configuration of a function kept as JSON (``kind``: ``event-invoke`` for
+    # PutFunctionEventInvokeConfig, ``url`` for CreateFunctionUrlConfig); async events that
+    # carry a destination record (``kind`` ``destination``); events and records given up,
+    # kept for ``corral events failed``.
+    """
+    CREATE TABLE qualifier_configs (
+        kind TEXT NOT NULL,
+        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+        qualifier TEXT NOT NULL,
+        config TEXT NOT NULL,
+        PRIMARY KEY (kind, function_name, qualifier)
+    );
+    ALTER TABLE async_events ADD COLUMN kind TEXT NOT NULL DEFAULT 'event';
+    CREATE TABLE failed_events (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        function_name TEXT NOT NULL,
+        qualifier TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        created_s REAL NOT NULL,
+        failed_s REAL NOT NULL
+    );
+    """,
 )
 
 

@@ -17,6 +17,8 @@ from corral.api.routes import (
     concurrency,
     corral,
     cost,
+    event_invoke,
+    events,
     functions,
     keys,
     logs,
@@ -41,6 +43,8 @@ MODULES: dict[str, Sequence[BaseRoute]] = {
     "tags": tags.ROUTES,
     "concurrency": concurrency.ROUTES,
     "scaling": scaling.ROUTES,
+    "event_invoke": event_invoke.ROUTES,
+    "events": events.ROUTES,
 }
 
 ALL: list[BaseRoute] = [route for routes in MODULES.values() for route in routes]
