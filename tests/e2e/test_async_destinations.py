@@ -288,9 +288,9 @@ def test_on_success_and_on_failure_records_carry_aws_fields(
         series = [s for s in json.loads(done.stdout)["series"] if s["name"] == name]
         return max((v for s in series for _, v in s["points"]), default=0.0)
 
-    wait_for(lambda: peak("async_received_per_second") >= 1, timeout_s=5)
-    assert peak("async_retried_per_second") >= 1 and peak("async_dropped_per_second") >= 1
-    assert peak("async_delivered_per_second") >= 1
+    rates = ("received", "retried", "dropped", "delivered")
+    # Sampled once a second: the last change shows within a sample or two.
+    wait_for(lambda: all(peak(f"async_{r}_per_second") >= 1 for r in rates), timeout_s=10)
     table = corral_cli(server, "metrics", worker)
     assert "async events/s" in table.stdout and "async event age (mean)" in table.stdout
 

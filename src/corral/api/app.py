@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from corral.api import routes
+from corral.api.function_url import FunctionUrlEndpoint, url_target
 from corral.api.gate import Gate
 from corral.api.http import error_response
 from corral.api.invoke import InvokeEndpoint, is_invoke
@@ -77,6 +78,7 @@ class CorralApp:
         self.services = services
         self._invoke = InvokeEndpoint(services)
         self._invoke_streaming = StreamingInvokeEndpoint(services)
+        self._function_urls = FunctionUrlEndpoint(services)
         self._ui = None if ui is None else ui(services)
 
         @contextlib.asynccontextmanager
@@ -111,6 +113,11 @@ class CorralApp:
             self._entry = Gate(self._dispatch, services.keys, services.partition, services.settings)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Function URLs have their own authentication (AuthType): not the API's gate.
+        target = url_target(scope)
+        if target is not None:
+            await self._function_urls(scope, receive, send, target)
+            return
         if self._ui is not None and scope["type"] == "http":
             path: str = scope["path"]
             if path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):

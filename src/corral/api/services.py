@@ -74,6 +74,14 @@ class Services:
     # The last requests' stories (the console's request view).
     journal: RequestJournal
     started: bool = field(default=False)
+    # Where this server answers (``http://HOST:PORT``), once it listens: function URLs
+    # are built from it (or from ``CORRAL_PUBLIC_URL``).
+    endpoint: str = field(default="")
+
+    def function_url(self, url_id: str) -> str:
+        """A function URL as callers reach it: a path under Corral's address."""
+        base = (self.settings.public_url or self.endpoint or "http://127.0.0.1").rstrip("/")
+        return f"{base}/lambda-url/{url_id}/"
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

@@ -28,7 +28,9 @@ __all__ = [
     "new_key",
 ]
 
-INVOKE_OPERATIONS = frozenset({"Invoke", "InvokeAsync", "InvokeWithResponseStream"})
+INVOKE_OPERATIONS = frozenset(
+    {"Invoke", "InvokeAsync", "InvokeWithResponseStream", "InvokeFunctionUrl"}
+)
 _KEY_ID_PREFIX = "AKCR"  # "AKIA" is AWS's; Corral's keys say whose they are
 _KEY_ID_ALPHABET = string.ascii_uppercase + "234567"
 _PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!:.-]{1,170}$")

@@ -226,6 +226,22 @@ def render_state(state: dict[str, Any]) -> Group:
                 row["functionArn"].split(":function:")[1], row["cause"], str(row["count"])
             )
         parts.append(table)
+    if state.get("functionUrls"):
+        table = Table(title="function URLs", title_justify="left")
+        for column in ("function", "URL", "auth", "mode"):
+            table.add_column(column)
+        for url in state["functionUrls"]:
+            table.add_row(
+                url["functionArn"].split(":function:")[1],
+                url["url"],
+                "[bold yellow]NONE: public, anyone who can reach Corral may call it[/]"
+                if url["public"]
+                else "AWS_IAM (SigV4, keys that may invoke it)",
+                url["invokeMode"],
+            )
+        parts.append(table)
+    if state.get("asyncFailed"):
+        parts.append(f"async events given up: {state['asyncFailed']} (see `corral events failed`)")
     asleep = [arn.split(":function:")[1] for arn in state.get("scaledToZero", [])]
     if asleep:
         parts.append(

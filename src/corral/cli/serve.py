@@ -167,6 +167,8 @@ async def _serve(settings: Settings) -> int:
         server_header=False,
         proxy_headers=False,
     )
+    # Known before the first request: function URLs are built from it.
+    app.services.endpoint = f"http://{settings.host}:{sock.getsockname()[1]}"
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     while not server.started and not task.done():

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 __all__ = [
     "LATEST",
@@ -343,3 +343,18 @@ class EventInvokeConfig:
     max_event_age_s: int | None = None
     on_success: str | None = None  # a Lambda function ARN
     on_failure: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionUrlConfig:
+    """A function URL (``CreateFunctionUrlConfig``) of ``$LATEST`` or of an alias."""
+
+    function_name: str
+    qualifier: str  # "$LATEST" for the unqualified function, else an alias name
+    url_id: str
+    auth_type: str  # NONE | AWS_IAM
+    invoke_mode: str  # BUFFERED | RESPONSE_STREAM
+    created_s: float
+    modified_s: float
+    # AWS's ``Cors`` structure as given (AllowOrigins, AllowMethods, ...), or None.
+    cors: Mapping[str, Any] | None = None

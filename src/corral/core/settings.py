@@ -90,6 +90,9 @@ class Settings:
     async_max_retries: int = 2
     async_retry_delay_s: float = 60.0
     async_workers: int = 16
+    # The address function URLs are given under (``https://lambda.example.com`` behind a
+    # proxy); empty: the address Corral listens on.
+    public_url: str = ""
     # Attempts to deliver a destination record to a function that does not exist (backing
     # off from 1 s) before the record is kept in ``corral events failed``.
     async_destination_attempts: int = 5

@@ -32,11 +32,11 @@ import logging
 import random
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from corral.core import errors, models
 from corral.core.arns import Partition
+from corral.core.clock import iso_timestamp_z
 from corral.core.settings import Settings
 from corral.core.tasks import TaskGroup
 from corral.router.journal import Journal
@@ -67,10 +67,9 @@ def destination_record(
 ) -> bytes:
     """The invocation record a destination gets, as AWS writes it (``LMI_FACTS.md``,
     Asynchronous invocation): the request, and the last response when there was one."""
-    stamp = datetime.fromtimestamp(now_s, UTC)
     record: dict[str, Any] = {
         "version": "1.0",
-        "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z",
+        "timestamp": iso_timestamp_z(now_s),
         "requestContext": {
             "requestId": event.id,
             "functionArn": function_arn,

@@ -259,3 +259,22 @@ class Catalog:
         self.put_qualified(
             EVENT_INVOKE, config.function_name, config.qualifier, dataclasses.asdict(config)
         )
+
+    # function URLs ----------------------------------------------------------------------------
+    def url_config(self, function_name: str, qualifier: str) -> models.FunctionUrlConfig | None:
+        data = self.qualified(URL, function_name, qualifier)
+        return None if data is None else models.FunctionUrlConfig(**data)
+
+    def url_configs(self, function_name: str | None = None) -> list[models.FunctionUrlConfig]:
+        return [models.FunctionUrlConfig(**data) for data in self.qualified_all(URL, function_name)]
+
+    def url_by_id(self, url_id: str) -> models.FunctionUrlConfig | None:
+        for data in self._qualified.get(URL, {}).values():
+            if data["url_id"] == url_id:
+                return models.FunctionUrlConfig(**data)
+        return None
+
+    def put_url_config(self, config: models.FunctionUrlConfig) -> None:
+        data = dataclasses.asdict(config)
+        data["cors"] = None if config.cors is None else dict(config.cors)
+        self.put_qualified(URL, config.function_name, config.qualifier, data)

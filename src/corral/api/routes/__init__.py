@@ -19,6 +19,7 @@ from corral.api.routes import (
     cost,
     event_invoke,
     events,
+    function_urls,
     functions,
     keys,
     logs,
@@ -45,6 +46,7 @@ MODULES: dict[str, Sequence[BaseRoute]] = {
     "scaling": scaling.ROUTES,
     "event_invoke": event_invoke.ROUTES,
     "events": events.ROUTES,
+    "function_urls": function_urls.ROUTES,
 }
 
 ALL: list[BaseRoute] = [route for routes in MODULES.values() for route in routes]

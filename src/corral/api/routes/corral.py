@@ -105,6 +105,19 @@ def observed_state(svc: Services) -> dict[str, object]:
             for (ref, cause), count in sorted(svc.registry.throttles.items())
         ],
         "asyncQueue": svc.async_invoker.pending,
+        "asyncFailed": svc.async_invoker.failed_count,
+        "functionUrls": [
+            {
+                "functionArn": svc.partition.function_arn(
+                    url.function_name, None if url.qualifier == models.LATEST else url.qualifier
+                ),
+                "url": svc.function_url(url.url_id),
+                "authType": url.auth_type,
+                "invokeMode": url.invoke_mode,
+                "public": url.auth_type == "NONE",
+            }
+            for url in svc.catalog.url_configs()
+        ],
         "scaledToZero": [
             svc.partition.function_arn(ref.function, ref.version)
             for ref in svc.scaler.scaled_to_zero()
