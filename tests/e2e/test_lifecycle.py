@@ -74,6 +74,11 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
             Qualifier="1",
             FunctionScalingConfig={"MinExecutionEnvironments": 2, "MaxExecutionEnvironments": 5},
         )
+        # Per-qualifier configuration: an event invoke config and a function URL.
+        lam.put_function_event_invoke_config(
+            FunctionName="classic", Qualifier="live", MaximumRetryAttempts=0
+        )
+        url = lam.create_function_url_config(FunctionName="classic", AuthType="NONE")["FunctionUrl"]
         # An event that cannot run yet (no concurrency) stays queued across the restart.
         lam.put_function_concurrency(FunctionName="classic", ReservedConcurrentExecutions=0)
         lam.invoke(
@@ -92,6 +97,16 @@ def test_a_restarted_server_finds_everything_and_reactivates_versions(tmp: Path)
         }
         assert lam.get_alias(FunctionName="classic", Name="live")["FunctionVersion"] == "1"
         assert lam.get_function(FunctionName="classic")["Tags"] == {"k": "v"}
+        assert (
+            lam.get_function_event_invoke_config(FunctionName="classic", Qualifier="live")[
+                "MaximumRetryAttempts"
+            ]
+            == 0
+        )
+        # The same URL id, under the new server's address.
+        again = lam.get_function_url_config(FunctionName="classic")["FunctionUrl"]
+        assert again.rsplit("/lambda-url/", 1)[1] == url.rsplit("/lambda-url/", 1)[1]
+        assert again.startswith(second.url)
         assert (
             lam.get_capacity_provider(CapacityProviderName="keep")["CapacityProvider"]["State"]
             == "Active"

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -536,6 +537,64 @@ def test_streams_of_a_managed_node_function_run_concurrently(
         assert elapsed < 2.0, f"8 streams of 0.5 s took {elapsed:.2f} s"
     finally:
         lam.delete_function(FunctionName=name)
+
+
+HTTP_STREAMING = r"""
+export const handler = awslambda.streamifyResponse(async (event, responseStream) => {
+  const stream = awslambda.HttpResponseStream.from(responseStream, {
+    statusCode: 201, headers: {'x-kind': 'stream'}, cookies: ['c=1; Path=/'],
+  });
+  stream.write(`first for ${event.rawPath}\n`);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  stream.write('second');
+  stream.end();
+});
+"""
+
+
+def test_a_response_stream_url_sends_chunks_as_they_are_written(
+    lam: LambdaClient, make_function: Any
+) -> None:
+    name = make_function(
+        "urlstream",
+        code=zip_code({"index.mjs": HTTP_STREAMING}),
+        Runtime="nodejs22.x",
+        Handler="index.handler",
+    )
+    url = lam.create_function_url_config(
+        FunctionName=name, AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
+    assert httpx.get(f"{url}warm", timeout=30).status_code == 201  # not the cold start
+
+    def timed(path: str) -> tuple[httpx.Response, list[tuple[float, bytes]]]:
+        started = time.monotonic()
+        with httpx.stream("GET", f"{url}{path}", timeout=30) as answer:
+            chunks = [(time.monotonic() - started, c) for c in answer.iter_raw() if c]
+        return answer, chunks
+
+    answer, chunks = timed("a/b")
+    # The prelude gave the status, headers and cookies; the body came in two pieces, the
+    # first long before the end.
+    assert answer.status_code == 201 and answer.headers["x-kind"] == "stream"
+    assert answer.headers["set-cookie"] == "c=1; Path=/"
+    assert b"".join(c for _, c in chunks) == b"first for /a/b\nsecond"
+    assert chunks[0][1] == b"first for /a/b\n" and chunks[0][0] < chunks[-1][0] - 0.5
+    # A stream without a prelude is a 200 with the stream's content type.
+    plain = make_function(
+        "urlplain",
+        code=zip_code({"index.mjs": STREAMING}),
+        Runtime="nodejs22.x",
+        Handler="index.handler",
+    )
+    url = lam.create_function_url_config(
+        FunctionName=plain, AuthType="NONE", InvokeMode="RESPONSE_STREAM"
+    )["FunctionUrl"]
+    answer = httpx.post(url, json={"pause": 10}, timeout=30)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "text/plain"
+    assert answer.text.endswith("\nsecond")
+    # The same function behind a BUFFERED URL answers once, whole.
+    lam.update_function_url_config(FunctionName=plain, InvokeMode="BUFFERED")
+    assert httpx.post(url, json={"pause": 10}, timeout=30).text.endswith("\nsecond")
 
 
 def test_streaming_invoke_of_a_python_function_and_bad_requests(

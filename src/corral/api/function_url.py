@@ -14,11 +14,15 @@ invoke the function; ``NONE`` URLs are public. CORS preflights are answered from
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import dataclasses
 import hashlib
 import json
 import time
 import urllib.parse
+from collections.abc import Coroutine
 from typing import Any
 
 from corral.api.http import ClientGone, receive_body
@@ -38,6 +42,9 @@ Headers = list[tuple[bytes, bytes]]
 PATH_PREFIX = "/lambda-url/"
 _HOST_MARK = ".lambda-url."
 _MAX_BODY = 6 * 1024 * 1024
+# What awslambda.HttpResponseStream.from writes: a JSON prelude, 8 NUL bytes, the body.
+_PRELUDE_TYPE = "application/vnd.awslambda.http-integration-response"
+_PRELUDE_END = b"\0" * 8
 # Request bodies of these types reach the function as text; any other is base64.
 _TEXT_TYPES = (
     "text/",
@@ -223,7 +230,7 @@ class FunctionUrlEndpoint:
         request_id = new_request_id()
         url_id, raw_path = target
         config = self._svc.catalog.url_by_id(url_id)
-        origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+        origin = _origin(scope)
         preflight = (
             scope["method"] == "OPTIONS"
             and origin is not None
@@ -236,15 +243,13 @@ class FunctionUrlEndpoint:
             status, headers, body = 200, _cors_headers(config.cors, origin, preflight=True), b""
         else:
             try:
-                status, headers, body = await self._serve(
-                    scope, receive, config, raw_path, request_id
-                )
+                answer = await self._serve(scope, receive, send, config, raw_path, request_id)
             except ClientGone:
                 return
-            if config.cors:
-                # The URL's CORS configuration replaces whatever the function said.
-                headers = [h for h in headers if not h[0].startswith(b"access-control-")]
-                headers += _cors_headers(config.cors, origin, preflight=False)
+            if answer is None:
+                return  # streamed
+            status, headers, body = answer
+            headers = _with_cors(headers, config, origin)
         headers.append((b"x-amzn-requestid", request_id.encode()))
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -254,10 +259,12 @@ class FunctionUrlEndpoint:
         self,
         scope: Scope,
         receive: Any,
+        send: Any,
         config: models.FunctionUrlConfig,
         raw_path: str,
         request_id: str,
-    ) -> tuple[int, Headers, bytes]:
+    ) -> tuple[int, Headers, bytes] | None:
+        """The answer, or None when it was streamed (``RESPONSE_STREAM``)."""
         svc = self._svc
         declared = next(
             (int(v) for k, v in scope["headers"] if k == b"content-length" and v.isdigit()), -1
@@ -284,22 +291,30 @@ class FunctionUrlEndpoint:
             now_s=time.time(),
         )
         qualifier = None if config.qualifier == models.LATEST else config.qualifier
+        streamed = _Streamed(send, request_id, _with_cors([], config, _origin(scope)))
         try:
             resolved = resolve(svc.catalog, svc.partition, config.function_name, qualifier)
-            result: InvocationResult = await svc.router.invoke(
-                InvokeRequest(
-                    version=resolved.version,
-                    invoked_arn=resolved.invoked_arn,
-                    payload=json.dumps(event).encode(),
-                    request_id=request_id,
-                )
+            request = InvokeRequest(
+                version=resolved.version,
+                invoked_arn=resolved.invoked_arn,
+                payload=json.dumps(event).encode(),
+                request_id=request_id,
             )
+            if config.invoke_mode == "RESPONSE_STREAM":
+                result = await streamed.run(svc.router.invoke(streamed.sink(request)))
+            else:
+                result = await svc.router.invoke(request)
         except errors.Throttled:
-            return _message(429, "Rate Exceeded.")
+            return streamed.failed(_message(429, "Rate Exceeded."))
         except errors.NotFound:
-            return _message(404, "The function of this URL does not exist any more.")
+            return streamed.failed(
+                _message(404, "The function of this URL does not exist any more.")
+            )
         except errors.CorralError as exc:
-            return _message(503, f"Service Unavailable: {exc.message}")
+            return streamed.failed(_message(503, f"Service Unavailable: {exc.message}"))
+        if streamed.started:
+            await streamed.end()
+            return None
         if result.is_error:
             return _message(502, "Internal Server Error")
         try:
@@ -349,6 +364,108 @@ class FunctionUrlEndpoint:
             "userArn": user,
             "userId": key.access_key_id,
         }
+
+
+class _Streamed:
+    """A ``RESPONSE_STREAM`` answer: the function's chunks go out as it writes them.
+
+    A stream that starts with ``awslambda.HttpResponseStream.from`` (content type
+    ``application/vnd.awslambda.http-integration-response``) carries a JSON prelude
+    (statusCode, headers, cookies) and 8 NUL bytes before the body; any other is a 200 with
+    the stream's content type. Once the first byte is out, an error can only end the stream.
+    """
+
+    def __init__(self, send: Any, request_id: str, extra: Headers) -> None:
+        self._send = send
+        self._request_id = request_id
+        self._extra = extra
+        self._chunks: asyncio.Queue[tuple[bytes, str] | None] = asyncio.Queue()
+        self._prelude = b""
+        self.started = False
+        self._gone = False
+
+    def sink(self, request: InvokeRequest) -> InvokeRequest:
+        return dataclasses.replace(
+            request, on_chunk=lambda chunk, kind: self._chunks.put_nowait((chunk, kind))
+        )
+
+    async def run(self, invoking: Coroutine[Any, Any, InvocationResult]) -> InvocationResult:
+        task = asyncio.ensure_future(invoking)
+        task.add_done_callback(lambda _: self._chunks.put_nowait(None))
+        try:
+            while (item := await self._chunks.get()) is not None:
+                await self._chunk(*item)
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _chunk(self, chunk: bytes, kind: str) -> None:
+        if self.started:
+            await self._body(chunk)
+            return
+        if kind == _PRELUDE_TYPE:
+            self._prelude += chunk
+            end = self._prelude.find(_PRELUDE_END)
+            if end < 0:
+                return
+            try:
+                meta = json.loads(self._prelude[:end])
+                status, headers = _prelude_answer(meta)
+            except (ValueError, TypeError):
+                status, headers = 502, []
+            rest = self._prelude[end + len(_PRELUDE_END) :]
+        else:
+            status, headers, rest = 200, [(b"content-type", kind.encode("latin-1"))], chunk
+        self.started = True
+        await self._start(status, headers)
+        if rest:
+            await self._body(rest)
+
+    async def _start(self, status: int, headers: Headers) -> None:
+        names = {name for name, _ in self._extra}
+        headers = [h for h in headers if h[0] not in names] + self._extra
+        headers.append((b"x-amzn-requestid", self._request_id.encode()))
+        try:
+            await self._send({"type": "http.response.start", "status": status, "headers": headers})
+        except OSError:
+            self._gone = True
+
+    async def _body(self, chunk: bytes) -> None:
+        if self._gone:
+            return
+        try:
+            await self._send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except OSError:
+            self._gone = True  # the function runs on; the rest of its answer is dropped
+
+    async def end(self) -> None:
+        if not self._gone:
+            with contextlib.suppress(OSError):
+                await self._send({"type": "http.response.body", "body": b""})
+
+    def failed(self, answer: tuple[int, Headers, bytes]) -> tuple[int, Headers, bytes] | None:
+        """The error answer, unless the stream had started (then it just ends)."""
+        return None if self.started else answer
+
+
+def _prelude_answer(meta: Any) -> tuple[int, Headers]:
+    if not isinstance(meta, dict):
+        raise ValueError("the prelude is not an object")
+    status, headers, _ = http_answer(json.dumps({**meta, "body": None}).encode())
+    return status, headers
+
+
+def _origin(scope: Scope) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
+
+
+def _with_cors(headers: Headers, config: models.FunctionUrlConfig, origin: str | None) -> Headers:
+    """``headers`` with the URL's CORS headers in place of the function's, if it has CORS."""
+    if not config.cors:
+        return headers
+    kept = [h for h in headers if not h[0].startswith(b"access-control-")]
+    return kept + _cors_headers(config.cors, origin, preflight=False)
 
 
 def _too_large(size: int) -> errors.InvalidRequest:
