@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from tests.conftest import unique
@@ -339,9 +340,18 @@ def test_an_alias_uses_its_own_config_and_a_failing_event_without_destination_is
         f"attempt of {failed_id}"
     ] * 2
     assert kept() is None
-    # Bad CLI use says what to do.
+    # Bad use says what to do.
     done = corral_cli(server, "events", "purge")
     assert done.exit_code != 0 and "--all" in done.output
+    done = corral_cli(server, "events", "redrive", "--all")
+    assert done.exit_code == 0 and "queued again: 0" in done.stdout
+    assert server.get("/corral/v1/events", Limit="0").status_code == 400
+    body = json.dumps({"Ids": ["x"], "All": True}).encode()
+    headers = server.signed("DELETE", "/corral/v1/events/failed", body)
+    answer = httpx.request(
+        "DELETE", f"{server.url}/corral/v1/events/failed", content=body, headers=headers
+    )
+    assert answer.status_code == 400 and "either Ids" in answer.json()["message"]
 
 
 def test_a_destination_function_that_does_not_exist_keeps_the_record(

@@ -34,7 +34,7 @@ from corral.router.resolve import resolve
 from corral.router.router import InvokeRequest
 from corral.runtime.invocation import InvocationResult, new_request_id
 
-__all__ = ["FunctionUrlEndpoint", "http_answer", "url_event", "url_target"]
+__all__ = ["FunctionUrlEndpoint", "cors_headers", "http_answer", "url_event", "url_target"]
 
 Scope = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -186,7 +186,7 @@ def http_answer(payload: bytes) -> tuple[int, Headers, bytes]:
     return status, headers, data
 
 
-def _cors_headers(cors: Any, origin: str | None, *, preflight: bool) -> Headers:
+def cors_headers(cors: Any, origin: str | None, *, preflight: bool) -> Headers:
     """The CORS headers for a request from ``origin`` (none if it is not allowed)."""
     if not cors or origin is None:
         return []
@@ -240,7 +240,7 @@ class FunctionUrlEndpoint:
             status, headers, body = _message(404, f"No function URL has the id {url_id!r}.")
         elif preflight and config.cors:
             # Answered from the configuration; the function never sees a preflight.
-            status, headers, body = 200, _cors_headers(config.cors, origin, preflight=True), b""
+            status, headers, body = 200, cors_headers(config.cors, origin, preflight=True), b""
         else:
             try:
                 answer = await self._serve(scope, receive, send, config, raw_path, request_id)
@@ -465,7 +465,7 @@ def _with_cors(headers: Headers, config: models.FunctionUrlConfig, origin: str |
     if not config.cors:
         return headers
     kept = [h for h in headers if not h[0].startswith(b"access-control-")]
-    return kept + _cors_headers(config.cors, origin, preflight=False)
+    return kept + cors_headers(config.cors, origin, preflight=False)
 
 
 def _too_large(size: int) -> errors.InvalidRequest:

@@ -10,8 +10,6 @@ user can read it, queue it again (``redrive``) or forget it. Admin keys only, li
 
 from __future__ import annotations
 
-import base64
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -36,11 +34,9 @@ def _shape(failed: FailedEvent) -> dict[str, object]:
         "Attempts": failed.attempts,
         "Created": failed.created_s,
         "Failed": failed.failed_s,
+        # Invoke takes JSON payloads only, and records are JSON: always text.
+        "Payload": failed.payload.decode("utf-8", "replace"),
     }
-    try:
-        data["Payload"] = failed.payload.decode()
-    except UnicodeDecodeError:
-        data["PayloadBase64"] = base64.b64encode(failed.payload).decode()
     return data
 
 
