@@ -5,6 +5,32 @@ from __future__ import annotations
 import importlib
 
 PUBLIC: dict[str, set[str]] = {
+    "corral.deploy.intrinsics": {
+        "NO_VALUE",
+        "Known",
+        "Pending",
+        "evaluate_conditions",
+        "references",
+        "resolve",
+    },
+    "corral.deploy.plan": {
+        "SUPPORTED",
+        "Action",
+        "Desired",
+        "Plan",
+        "Recorded",
+        "Step",
+        "desired",
+        "plan",
+    },
+    "corral.deploy.stack": {"Deployment", "apply", "prepare", "recorded_of"},
+    "corral.api.function_url": {
+        "FunctionUrlEndpoint",
+        "cors_headers",
+        "http_answer",
+        "url_event",
+        "url_target",
+    },
     "corral.agent.runtime_env": {"RESERVED_VARIABLES", "RuntimeEnvInputs", "runtime_environment"},
     "corral.agent.stream": {"EnvironmentStream"},
     "corral.api.limits": {
@@ -64,6 +90,7 @@ PUBLIC: dict[str, set[str]] = {
         "PreconditionFailed",
         "RequestTooLarge",
         "SandboxError",
+        "TemplateError",
         "TemporaryError",
         "ThrottleCause",
         "Throttled",

@@ -36,6 +36,7 @@ from corral.store.db import Database
 from corral.store.events import EventTable
 from corral.store.keys import KeyTable
 from corral.store.lock import DataDirLock
+from corral.store.stacks import StackTable
 from corral.telemetry.journal import RequestJournal
 from corral.telemetry.logdb import Retention
 from corral.telemetry.logstore import DiscardedLogs, LogStore
@@ -57,6 +58,7 @@ class Services:
     keys: KeyRing
     code: CodeStore
     events: EventTable
+    stacks: StackTable
     runtimes: RuntimeRegistry
     registry: EnvironmentRegistry
     logs: LogStore
@@ -160,6 +162,7 @@ class Services:
             keys=keys,
             code=code,
             events=events,
+            stacks=StackTable(db),
             runtimes=runtimes,
             registry=registry,
             logs=recent,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from corral.cli import client, cost, events, keys, logs, metrics, runtimes, serve
+from corral.cli import client, cost, deploy, events, keys, logs, metrics, runtimes, serve
 
 __all__ = ["app", "main"]
 
@@ -25,6 +25,8 @@ app.add_typer(runtimes.app, name="runtimes")
 app.add_typer(keys.app, name="keys")
 app.add_typer(cost.app, name="cost")
 app.add_typer(events.app, name="events")
+app.command("deploy")(deploy.deploy)
+app.add_typer(deploy.stacks_app, name="stacks")
 
 
 def main() -> None:

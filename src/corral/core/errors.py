@@ -11,7 +11,8 @@ responses (error name, HTTP status, message)::
     │   ├── EntityTooLarge         RequestEntityTooLargeException (413): any other body, a zip
     │   ├── NoPublishedVersion     NoPublishedVersionException
     │   ├── Validation             ValidationException (a field breaks the model's constraint)
-    │   └── UnsupportedMediaType   UnsupportedMediaTypeException (415)
+    │   ├── UnsupportedMediaType   UnsupportedMediaTypeException (415)
+    │   └── TemplateError          a template `corral deploy` cannot deploy (says where)
     ├── NotFound                  ResourceNotFoundException (404)
     ├── Conflict                  ResourceConflictException (409)
     ├── PreconditionFailed        PreconditionFailedException (412): stale RevisionId
@@ -51,6 +52,7 @@ __all__ = [
     "PreconditionFailed",
     "RequestTooLarge",
     "SandboxError",
+    "TemplateError",
     "TemporaryError",
     "ThrottleCause",
     "Throttled",
@@ -137,6 +139,11 @@ class UnsupportedMediaType(InvalidRequest):
     """The request's content type cannot be read."""
 
     lambda_error = "UnsupportedMediaTypeException"
+
+
+class TemplateError(InvalidRequest):
+    """A SAM or CloudFormation template Corral cannot deploy; the message names the resource
+    or intrinsic and says what to change."""
 
 
 class NotFound(CorralError):

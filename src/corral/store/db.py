@@ -130,6 +130,14 @@ _MIGRATIONS: tuple[str, ...] = (
         failed_s REAL NOT NULL
     );
     """,
+    # Stacks deployed by `corral deploy`: what each resource became, as JSON.
+    """
+    CREATE TABLE stacks (
+        name TEXT PRIMARY KEY,
+        record TEXT NOT NULL,
+        updated_s REAL NOT NULL
+    );
+    """,
 )
 
 

@@ -25,6 +25,7 @@ from corral.api.routes import (
     logs,
     metrics,
     scaling,
+    stacks,
     tags,
     versions,
 )
@@ -47,6 +48,7 @@ MODULES: dict[str, Sequence[BaseRoute]] = {
     "event_invoke": event_invoke.ROUTES,
     "events": events.ROUTES,
     "function_urls": function_urls.ROUTES,
+    "stacks": stacks.ROUTES,
 }
 
 ALL: list[BaseRoute] = [route for routes in MODULES.values() for route in routes]

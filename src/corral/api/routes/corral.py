@@ -83,6 +83,8 @@ def observed_state(svc: Services) -> dict[str, object]:
     sliced_vcpus = sum(i.vcpus for i in live)
     sliced_memory = sum(i.memory_mib for i in live)
     return {
+        "region": svc.partition.region,
+        "accountId": svc.partition.account_id,
         "backend": backend,
         "sandbox": svc.sandbox.name,
         "sandboxInfo": svc.sandbox.describe(),

@@ -1,0 +1,219 @@
+"""``corral deploy`` of SAM templates as users have them: a capacity provider, a Managed
+Instances function with an alias and a Function URL, a classic function, a resource Corral
+does not deploy; then changes, an idempotent re-deploy, broken templates, and the stack's
+deletion. Real server, real functions, AWS's SAM translator."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from tests.helpers import Server, corral_cli, error_of
+from tests.helpers import invoke as call
+
+if TYPE_CHECKING:
+    from mypy_boto3_lambda import LambdaClient
+
+TEMPLATE = """
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage: {Type: String, Default: dev, AllowedValues: [dev, prod]}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+Globals:
+  Function:
+    Runtime: python3.12
+    Handler: app.handler
+Resources:
+  Provider:
+    Type: AWS::Serverless::CapacityProvider
+    Properties:
+      VpcConfig:
+        SubnetIds: [subnet-0123456789abcdef0]
+  Managed:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: managed/
+      MemorySize: 2048
+      AutoPublishAlias: live
+      CapacityProviderConfig:
+        Arn: !GetAtt Provider.Arn
+      FunctionScalingConfig: {MinExecutionEnvironments: 1, MaxExecutionEnvironments: 1}
+      FunctionUrlConfig: {AuthType: NONE}
+      EventInvokeConfig: {MaximumRetryAttempts: 1}
+      Environment:
+        Variables: {STAGE: !Ref Stage, QUEUE: !Ref Queue}
+  Classic:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: classic/
+      MemorySize: !If [IsProd, 512, 256]
+      Environment:
+        Variables: {GREETING: hello}
+  Extra:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: "def handler(event, context):\\n    return 'extra'\\n"
+      Handler: index.handler
+  Queue:
+    Type: AWS::SQS::Queue
+Outputs:
+  Url:
+    Description: the managed function's URL
+    Value: !GetAtt ManagedUrl.FunctionUrl
+  ClassicArn:
+    Value: !GetAtt Classic.Arn
+  Named:
+    Value: !Sub "${AWS::StackName}-${Stage}"
+"""
+CODE = """
+import os
+
+def handler(event, context):
+    return {"version": "VERSION", "env": {k: v for k, v in os.environ.items()
+            if k in ("STAGE", "QUEUE", "GREETING")}}
+"""
+
+
+def project(tmp_path: Path, template: str = TEMPLATE, version: str = "v1") -> Path:
+    for name in ("managed", "classic"):
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "app.py").write_text(CODE.replace("VERSION", f"{name}-{version}"))
+    path = tmp_path / "template.yaml"
+    path.write_text(textwrap.dedent(template))
+    return path
+
+
+def invoke(lam: LambdaClient, name: str, **kwargs: Any) -> dict[str, Any]:
+    """What the function returned."""
+    answer = call(lam, name, **kwargs)
+    assert "FunctionError" not in answer, answer["Body"]
+    return {"payload": json.loads(answer["Body"])}
+
+
+def deploy(server: Server, path: Path, *args: str) -> Any:
+    return corral_cli(server, "deploy", str(path), "--stack-name", "shop", *args)
+
+
+def test_a_sam_template_deploys_changes_and_goes(
+    server: Server, lam: LambdaClient, tmp_path: Path
+) -> None:
+    path = project(tmp_path)
+    done = deploy(server, path, "--json")
+    assert done.exit_code == 0, done.output
+    record = json.loads(done.stdout)
+    assert record["Status"] == "CREATE_COMPLETE"
+    assert record["Skipped"] == [["Queue", "AWS::SQS::Queue"]]
+    outputs = {k: v["Value"] for k, v in record["Outputs"].items()}
+    assert outputs["Named"] == "shop-dev"
+    assert outputs["ClassicArn"].endswith(":function:shop-Classic")
+    # Each function answers: the classic one, the managed one through its alias and URL.
+    classic = invoke(lam, "shop-Classic")
+    assert classic["payload"]["version"] == "classic-v1"
+    assert classic["payload"]["env"] == {"GREETING": "hello"}
+    managed = invoke(lam, "shop-Managed", Qualifier="live")
+    assert managed["payload"]["env"] == {"STAGE": "dev", "QUEUE": "corral-skipped:Queue"}
+    assert httpx.get(outputs["Url"]).json()["version"] == "managed-v1"
+    assert invoke(lam, "shop-Extra")["payload"] == "extra"
+    config = lam.get_function_configuration(FunctionName="shop-Managed", Qualifier="live")
+    assert config["MemorySize"] == 2048 and "CapacityProviderConfig" in config
+    assert (
+        lam.get_function_event_invoke_config(FunctionName="shop-Managed", Qualifier="live")[
+            "MaximumRetryAttempts"
+        ]
+        == 1
+    )
+    # The same template again: nothing to do, and it says so.
+    again = deploy(server, path)
+    assert again.exit_code == 0 and "No changes: stack shop is up to date." in again.stdout
+    # Changed: a parameter (memory through a condition, an env var), new code, a function
+    # removed.
+    start, end = TEMPLATE.index("  Extra:"), TEMPLATE.index("  Queue:")
+    changed = (TEMPLATE[:start] + TEMPLATE[end:]).replace("GREETING: hello", "GREETING: bonjour")
+    assert "Extra" not in changed
+    path = project(tmp_path, changed, "v2")
+    done = deploy(server, path, "--parameter-overrides", "Stage=prod")
+    assert done.exit_code == 0, done.output
+    assert "delete" in done.stdout and "Extra" in done.stdout
+    classic = invoke(lam, "shop-Classic")
+    assert classic["payload"] == {"version": "classic-v2", "env": {"GREETING": "bonjour"}}
+    assert lam.get_function_configuration(FunctionName="shop-Classic")["MemorySize"] == 512
+    managed = invoke(lam, "shop-Managed", Qualifier="live")
+    assert managed["payload"]["version"] == "managed-v2"
+    assert managed["payload"]["env"]["STAGE"] == "prod"
+    assert lam.get_alias(FunctionName="shop-Managed", Name="live")["FunctionVersion"] == "2"
+    error, status, _ = error_of(lam.get_function, FunctionName="shop-Extra")
+    assert (error, status) == ("ResourceNotFoundException", 404)
+    # The stack, as `corral stacks` shows it; then deleted with everything in it.
+    listed = corral_cli(server, "stacks", "list", "--json")
+    assert [s["Name"] for s in json.loads(listed.stdout)] == ["shop"]
+    shown = corral_cli(server, "stacks", "show", "shop")
+    assert "shop-Managed" in shown.stdout and "UPDATE_COMPLETE" in shown.stdout
+    gone = corral_cli(server, "stacks", "delete", "shop")
+    assert gone.exit_code == 0, gone.output
+    names = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    assert not names & {"shop-Managed", "shop-Classic"}
+    assert corral_cli(server, "stacks", "show", "shop").exit_code != 0
+
+
+BROKEN_RUNTIME = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  First:
+    Type: AWS::Serverless::Function
+    Properties:
+      InlineCode: "def handler(e, c): return 1"
+      Handler: index.handler
+      Runtime: python3.12
+  Second:
+    Type: AWS::Serverless::Function
+    DependsOn: First
+    Properties:
+      InlineCode: "def handler(e, c): return 2"
+      Handler: index.handler
+      Runtime: RUNTIME
+"""
+
+
+def test_broken_templates_leave_nothing_half_made(
+    server: Server, lam: LambdaClient, tmp_path: Path
+) -> None:
+    before = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    path = tmp_path / "template.yaml"
+    for text, message in [
+        ("Resources: [unclosed", "is not valid YAML or JSON"),
+        ("Description: no resources\n", "has no Resources section"),
+        (
+            "Resources:\n  F:\n    Type: AWS::Lambda::Function\n    Properties:\n"
+            "      FunctionName: !ImportValue other\n",
+            "Fn::ImportValue is not supported",
+        ),
+        (
+            "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n"
+            "    Type: AWS::Serverless::Function\n    Properties: {Handler: 3}\n",
+            "AWS's SAM transform refused the template",
+        ),
+    ]:
+        path.write_text(text)
+        done = corral_cli(server, "deploy", str(path), "--stack-name", "broken")
+        assert done.exit_code != 0 and message in done.output, done.output
+        assert "nothing was changed" in done.output
+    # A step that fails: what this deploy created is removed again.
+    path.write_text(BROKEN_RUNTIME.replace("RUNTIME", "python2.7"))
+    done = corral_cli(server, "deploy", str(path), "--stack-name", "broken")
+    assert done.exit_code != 0 and "the deploy failed" in done.output
+    assert "python2.7" in done.output
+    assert {f["FunctionName"] for f in lam.list_functions()["Functions"]} == before
+    shown = json.loads(corral_cli(server, "stacks", "show", "broken", "--json").stdout)
+    assert shown["Status"] == "ROLLBACK_COMPLETE" and shown["Resources"] == []
+    # Fixed, it deploys over the failed stack.
+    path.write_text(BROKEN_RUNTIME.replace("RUNTIME", "python3.12"))
+    done = corral_cli(server, "deploy", str(path), "--stack-name", "broken")
+    assert done.exit_code == 0, done.output
+    assert invoke(lam, "broken-Second")["payload"] == 2
+    assert corral_cli(server, "stacks", "delete", "broken").exit_code == 0
