@@ -6,13 +6,17 @@ deletion. Real server, real functions, AWS's SAM translator."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tests.helpers import Server, corral_cli, error_of
+from tests.helpers import Server, corral_cli, error_of, wait_for
 from tests.helpers import invoke as call
 
 if TYPE_CHECKING:
@@ -217,3 +221,69 @@ def test_broken_templates_leave_nothing_half_made(
     assert done.exit_code == 0, done.output
     assert invoke(lam, "broken-Second")["payload"] == 2
     assert corral_cli(server, "stacks", "delete", "broken").exit_code == 0
+
+
+WATCHED = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Live:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: app.handler
+      Runtime: python3.12
+      AutoPublishAlias: current
+"""
+
+
+def test_watch_mode_redeploys_edited_code_and_keeps_broken_code_out(
+    server: Server, lam: LambdaClient, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    handler = tmp_path / "src" / "app.py"
+    handler.write_text("def handler(event, context):\n    return 'first'\n")
+    path = tmp_path / "template.yaml"
+    path.write_text(WATCHED)
+    log = tmp_path.parent / f"{tmp_path.name}-watch.log"
+    with log.open("w") as out:
+        watcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "corral",
+                "deploy",
+                str(path),
+                "--stack-name",
+                "watched",
+                "--watch",
+                "--endpoint-url",
+                server.url,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                **server.cli_env(),
+                "CORRAL_DATA_DIR": str(server.data_dir),
+                "COLUMNS": "200",
+            },
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: "watching" in log.read_text(), timeout_s=60)
+            assert invoke(lam, "watched-Live", Qualifier="current")["payload"] == "first"
+            # An edit is live at the next invocation, through the alias the template publishes.
+            handler.write_text("def handler(event, context):\n    return 'second'\n")
+            wait_for(
+                lambda: invoke(lam, "watched-Live", Qualifier="current")["payload"] == "second",
+                timeout_s=30,
+            )
+            # A syntax error is shown, and the old code keeps serving.
+            handler.write_text("def handler(event, context)\n    return 'broken'\n")
+            wait_for(lambda: "not deployed" in log.read_text(), timeout_s=30)
+            assert "expected ':'" in log.read_text()
+            assert invoke(lam, "watched-Live", Qualifier="current")["payload"] == "second"
+        finally:
+            os.killpg(watcher.pid, signal.SIGINT)
+            watcher.wait(timeout=30)
+    assert corral_cli(server, "stacks", "delete", "watched").exit_code == 0

@@ -11,7 +11,6 @@ compiled first: a syntax error is shown and the old code keeps serving).
 from __future__ import annotations
 
 import json
-import py_compile
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,8 +134,9 @@ def _overrides(values: list[str] | None) -> dict[str, str]:
 
 def _run(
     path: Path, stack: str, overrides: dict[str, str], url: str, as_json: bool
-) -> dict[str, Any]:
-    """One deploy: prepare, show the plan, apply, record. Returns the record."""
+) -> tuple[dict[str, Any], list[Path]]:
+    """One deploy: prepare, show the plan, apply, record. Returns the record and the local
+    code it deployed."""
     target = _target(url, stack, as_json)
     record = _record(url, stack)
     try:
@@ -151,13 +151,14 @@ def _run(
         )
     except errors.CorralError as exc:
         raise fail(f"{exc.message} (nothing was changed)") from None
+    code = sorted({source.path for source in deployment.sources.values()})
     if not as_json:
         _out.print(_plan_table(deployment))
     if not deployment.plan.changes and record is not None:
         if not as_json:
             _out.print(f"No changes: stack {stack} is up to date.")
             _outputs(record)
-        return record
+        return record, code
 
     def on_step(step: Step, doing: str) -> None:
         if not as_json:
@@ -174,7 +175,7 @@ def _run(
     if not as_json:
         _out.print(f"[green]stack {stack}: {new['Status']}[/]")
         _outputs(new)
-    return new
+    return new, code
 
 
 class _Quiet:
@@ -206,11 +207,11 @@ def deploy(
     path = template.resolve()
     stack = stack_name or _default_name(path)
     overrides = _overrides(parameter_overrides)
-    record = _run(path, stack, overrides, url, as_json)
+    record, code = _run(path, stack, overrides, url, as_json)
     if as_json:
         print(json.dumps(record))
     if watch:
-        _watch(path, stack, overrides, url)
+        _watch(path, stack, overrides, url, code)
 
 
 def _default_name(path: Path) -> str:
@@ -218,28 +219,42 @@ def _default_name(path: Path) -> str:
     return (name if name[:1].isalpha() else f"stack-{name}")[:128] or "stack"
 
 
-def _watch(path: Path, stack: str, overrides: dict[str, str], url: str) -> None:
-    """Redeploy on every change of the template or its local code, until Ctrl+C."""
+def _watch(path: Path, stack: str, overrides: dict[str, str], url: str, code: list[Path]) -> None:
+    """Redeploy on every change of the template or its functions' local code, until Ctrl+C.
+    Python code that does not compile is not deployed (the old code keeps serving)."""
     import watchfiles
 
-    roots = {path.parent}
-    _out.print(f"watching {', '.join(str(r) for r in sorted(roots))} (Ctrl+C to stop)")
+    watched = [path, *code]
+
+    def relevant(_: watchfiles.Change, name: str) -> bool:
+        changed = Path(name)
+        return any(changed == w or w in changed.parents for w in watched)
+
+    _out.print(f"watching {', '.join(str(w) for w in watched)} (Ctrl+C to stop)")
     try:
-        for changes in watchfiles.watch(*roots, debounce=100, step=50, rust_timeout=0):
+        for changes in watchfiles.watch(path.parent, watch_filter=relevant, debounce=100, step=50):
             changed = sorted({Path(p) for _, p in changes})
-            broken = [e for e in (_compile_error(p) for p in changed) if e]
+            broken = [e for e in (_compile_error(f) for f in _python_files(code)) if e]
             if broken:
                 for error in broken:
                     _out.print(f"[red]not deployed:[/] {error}")
                 _out.print("the old code keeps serving; fix the file to deploy it")
                 continue
-            _out.print(f"changed: {', '.join(str(p.name) for p in changed)}")
+            _out.print(f"changed: {', '.join(p.name for p in changed)}")
             try:
-                _run(path, stack, overrides, url, False)
+                _, code = _run(path, stack, overrides, url, False)
+                watched = [path, *code]
             except typer.Exit:
                 _out.print("the old code keeps serving; fix the template or code to deploy it")
     except KeyboardInterrupt:
         pass
+
+
+def _python_files(code: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for root in code:
+        files.extend([root] if root.is_file() else sorted(root.rglob("*.py")))
+    return [f for f in files if f.suffix == ".py"]
 
 
 def _compile_error(path: Path) -> str | None:
@@ -247,9 +262,11 @@ def _compile_error(path: Path) -> str | None:
     if path.suffix != ".py" or not path.is_file():
         return None
     try:
-        py_compile.compile(str(path), doraise=True, cfile="/dev/null")
-    except py_compile.PyCompileError as exc:
-        return str(exc.msg).strip()
+        compile(path.read_bytes(), str(path), "exec")
+    except SyntaxError as exc:
+        return f"{path}:{exc.lineno}: {exc.msg}"
+    except ValueError as exc:  # NUL bytes
+        return f"{path}: {exc}"
     return None
 
 

@@ -10,6 +10,7 @@ enforcing them, so every name maps to its AWS-managed ARN.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,9 @@ from corral.deploy.package import CodeSource, source_of
 from corral.deploy.template import is_sam
 
 __all__ = ["expand"]
+
+# The translator logs its own metrics ("There are unpublished metrics...") as warnings.
+logging.getLogger("samtranslator").setLevel(logging.ERROR)
 
 
 class _AnyManagedPolicy(dict[str, str]):
