@@ -287,3 +287,103 @@ def test_watch_mode_redeploys_edited_code_and_keeps_broken_code_out(
             os.killpg(watcher.pid, signal.SIGINT)
             watcher.wait(timeout=30)
     assert corral_cli(server, "stacks", "delete", "watched").exit_code == 0
+
+
+CLOUDFORMATION = """
+{
+  "AWSTemplateFormatVersion": "2010-09-09",
+  "Parameters": {"Weight": {"Type": "Number", "Default": "0.25"}},
+  "Resources": {
+    "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {}}},
+    "Fn": {
+      "Type": "AWS::Lambda::Function",
+      "Properties": {
+        "FunctionName": {"Fn::Join": ["-", [{"Ref": "AWS::StackName"}, "plain"]]},
+        "Runtime": "python3.12",
+        "Handler": "index.handler",
+        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+        "Code": {"ZipFile": "def handler(event, context):\\n    return 'VALUE'\\n"},
+        "Tags": [{"Key": "team", "Value": {"Fn::Sub": "${AWS::Region}-team"}}]
+      }
+    },
+    "One": {"Type": "AWS::Lambda::Version", "Properties": {"FunctionName": {"Ref": "Fn"}}},
+    "Deps": {
+      "Type": "AWS::Lambda::Function",
+      "Properties": {
+        "FunctionName": "cfn-deps",
+        "Runtime": "python3.12",
+        "Handler": "app.handler",
+        "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+        "Code": "deps/"
+      }
+    },
+    "Live": {
+      "Type": "AWS::Lambda::Alias",
+      "Properties": {
+        "FunctionName": {"Ref": "Fn"},
+        "Name": "live",
+        "FunctionVersion": {"Fn::GetAtt": ["One", "Version"]},
+        "RoutingConfig": {"AdditionalVersionWeights": []}
+      }
+    },
+    "Url": {
+      "Type": "AWS::Lambda::Url",
+      "Properties": {"TargetFunctionArn": {"Ref": "Live"}, "AuthType": "AWS_IAM"}
+    },
+    "Async": {
+      "Type": "AWS::Lambda::EventInvokeConfig",
+      "DependsOn": "Live",
+      "Properties": {"FunctionName": {"Ref": "Fn"}, "Qualifier": "live",
+                     "MaximumEventAgeInSeconds": 120}
+    }
+  },
+  "Outputs": {"Url": {"Value": {"Fn::GetAtt": ["Url", "FunctionUrl"]}}}
+}
+"""
+
+
+def test_a_cloudformation_template_with_dependencies_and_weights(
+    server: Server, lam: LambdaClient, tmp_path: Path
+) -> None:
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    (deps / "requirements.txt").write_text("six==1.17.0\n")
+    (deps / "app.py").write_text(
+        "import six\n\ndef handler(event, context):\n    return six.__version__\n"
+    )
+    path = tmp_path / "stack.json"
+    path.write_text(CLOUDFORMATION.replace("VALUE", "one"))
+    done = corral_cli(server, "deploy", str(path), "--stack-name", "cfn", "--json")
+    assert done.exit_code == 0, done.output
+    record = json.loads(done.stdout)
+    assert record["Outputs"]["Url"]["Value"].startswith(f"{server.url}/lambda-url/")
+    # requirements.txt was installed into the package, as `sam build` does.
+    assert invoke(lam, "cfn-deps")["payload"] == "1.17.0"
+    assert invoke(lam, "cfn-plain", Qualifier="live")["payload"] == "one"
+    arn = lam.get_function(FunctionName="cfn-plain")["Configuration"]["FunctionArn"]
+    assert lam.list_tags(Resource=arn)["Tags"] == {"team": "us-east-1-team"}
+    assert (
+        lam.get_function_url_config(FunctionName="cfn-plain", Qualifier="live")["AuthType"]
+        == "AWS_IAM"
+    )
+    # A second version, and the alias shifts a weight of the traffic to it.
+    text = (
+        CLOUDFORMATION.replace("VALUE", "two")
+        .replace(
+            '"Live": {',
+            '"Two": {"Type": "AWS::Lambda::Version", "DependsOn": "One",'
+            ' "Properties": {"FunctionName": {"Ref": "Fn"}}},\n    "Live": {',
+        )
+        .replace(
+            '"AdditionalVersionWeights": []',
+            '"AdditionalVersionWeights": [{"FunctionVersion": {"Fn::GetAtt": ["Two", "Version"]},'
+            ' "FunctionWeight": {"Ref": "Weight"}}]',
+        )
+    )
+    path.write_text(text)
+    done = corral_cli(server, "deploy", str(path), "--stack-name", "cfn")
+    assert done.exit_code == 0, done.output
+    alias = lam.get_alias(FunctionName="cfn-plain", Name="live")
+    assert alias["FunctionVersion"] == "1"
+    assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.25}
+    assert corral_cli(server, "stacks", "delete", "cfn").exit_code == 0
