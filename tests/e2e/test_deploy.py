@@ -285,7 +285,13 @@ def test_watch_mode_redeploys_edited_code_and_keeps_broken_code_out(
             assert invoke(lam, "watched-Live", Qualifier="current")["payload"] == "second"
         finally:
             os.killpg(watcher.pid, signal.SIGINT)
-            watcher.wait(timeout=30)
+            try:
+                code = watcher.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(watcher.pid, signal.SIGKILL)
+                watcher.wait()
+                raise
+    assert code == 0, "Ctrl+C ends the watch cleanly"
     assert corral_cli(server, "stacks", "delete", "watched").exit_code == 0
 
 

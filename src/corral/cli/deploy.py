@@ -11,6 +11,7 @@ compiled first: a syntax error is shown and the old code keeps serving).
 from __future__ import annotations
 
 import json
+import signal
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
@@ -230,6 +231,9 @@ def _watch(path: Path, stack: str, overrides: dict[str, str], url: str, code: li
         changed = Path(name)
         return any(changed == w or w in changed.parents for w in watched)
 
+    # Ctrl+C or SIGTERM ends the watch, even where SIGINT came ignored (a background job).
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, _interrupt)
     _out.print(f"watching {', '.join(str(w) for w in watched)} (Ctrl+C to stop)")
     try:
         for changes in watchfiles.watch(path.parent, watch_filter=relevant, debounce=100, step=50):
@@ -248,6 +252,10 @@ def _watch(path: Path, stack: str, overrides: dict[str, str], url: str, code: li
                 _out.print("the old code keeps serving; fix the template or code to deploy it")
     except KeyboardInterrupt:
         pass
+
+
+def _interrupt(number: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _python_files(code: list[Path]) -> list[Path]:

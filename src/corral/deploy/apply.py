@@ -179,7 +179,7 @@ def _wait(ready: Callable[[], bool], what: str, timeout_s: float = 120.0) -> Non
     while not ready():
         if time.monotonic() > deadline:
             raise errors.TemplateError(f"gave up waiting for {what} after {timeout_s:.0f} s")
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def _gone(call: Callable[[], Any]) -> None:
