@@ -63,30 +63,18 @@ def by_watch(server: Server, work: Path, edits: int) -> list[float]:
     lam = server.client()
     handler = work / "src" / "app.py"
     env = {**os.environ, **server.cli_env(), "CORRAL_DATA_DIR": str(server.data_dir)}
+    log = work.parent / f"{work.name}-watch.log"
+    out = log.open("w")
+    command = [sys.executable, "-m", "corral", "deploy", str(work / "template.yaml")]
+    command += ["--stack-name", "bench", "--watch", "--endpoint-url", server.url]
     watcher = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "corral",
-            "deploy",
-            str(work / "template.yaml"),
-            "--stack-name",
-            "bench",
-            "--watch",
-            "--endpoint-url",
-            server.url,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
+        command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
     )
     try:
-        assert watcher.stdout is not None
-        for line in watcher.stdout:
-            if line.startswith("watching"):
-                break
+        while "watching" not in log.read_text():
+            if watcher.poll() is not None:
+                raise RuntimeError("the watch ended")
+            time.sleep(0.05)
         samples = []
         for n in range(edits):
             token = f"watch-{n}"
@@ -94,9 +82,13 @@ def by_watch(server: Server, work: Path, edits: int) -> list[float]:
             handler.write_text(source(token))
             samples.append(until(lam, "bench-Edited", token) - written)
         return samples
+    except RuntimeError:
+        print(log.read_text()[-3000:])
+        raise
     finally:
         os.killpg(watcher.pid, signal.SIGINT)
         watcher.wait(timeout=30)
+        out.close()
 
 
 def by_hand(server: Server, edits: int) -> list[float]:
