@@ -393,3 +393,101 @@ def test_a_cloudformation_template_with_dependencies_and_weights(
     assert alias["FunctionVersion"] == "1"
     assert alias["RoutingConfig"]["AdditionalVersionWeights"] == {"2": 0.25}
     assert corral_cli(server, "stacks", "delete", "cfn").exit_code == 0
+
+
+UPDATES = """
+Resources:
+  Pool:
+    Type: AWS::Lambda::CapacityProvider
+    Properties:
+      CapacityProviderName: upd-pool
+      VpcConfig: {SubnetIds: [SUBNET]}
+      PermissionsConfig: {CapacityProviderOperatorRoleArn: arn:aws:iam::123456789012:role/op}
+      CapacityProviderScalingConfig: {MaxVCpuCount: VCPUS}
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: NAME
+      Runtime: python3.12
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Timeout: TIMEOUT
+      Code: {ZipFile: "def handler(event, context):\\n    return 1\\n"}
+EXTRA
+"""
+EXTRA = """
+      ReservedConcurrentExecutions: 5
+  One:
+    Type: AWS::Lambda::Version
+    Properties: {FunctionName: !Ref Fn}
+  Url:
+    Type: AWS::Lambda::Url
+    Properties: {TargetFunctionArn: !Ref Fn, AuthType: AUTH}
+  Async:
+    Type: AWS::Lambda::EventInvokeConfig
+    Properties: {FunctionName: !Ref Fn, Qualifier: $LATEST, MaximumRetryAttempts: RETRIES}
+"""
+
+
+def updates(
+    name: str = "upd-fn",
+    vcpus: int = 12,
+    subnet: str = "subnet-0123456789abcdef0",
+    timeout: int = 3,
+    extra: str = "",
+) -> str:
+    return (
+        UPDATES.replace("NAME", name)
+        .replace("VCPUS", str(vcpus))
+        .replace("SUBNET", subnet)
+        .replace("TIMEOUT", str(timeout))
+        .replace("EXTRA", extra)
+    )
+
+
+def test_updates_in_place_and_changes_that_need_a_new_resource(
+    server: Server, lam: LambdaClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "template.yaml"
+
+    def deploy_text(text: str) -> Any:
+        path.write_text(text)
+        return corral_cli(server, "deploy", str(path), "--stack-name", "upd")
+
+    extra = EXTRA.replace("AUTH", "NONE").replace("RETRIES", "0")
+    done = deploy_text(updates(extra=extra))
+    assert done.exit_code == 0, done.output
+    assert lam.get_function_concurrency(FunctionName="upd-fn")["ReservedConcurrentExecutions"] == 5
+    # In place: the provider's scaling, the function's timeout, the URL's auth, the retries;
+    # the version leaves the template and is deleted; the reservation goes.
+    done = deploy_text(
+        updates(vcpus=24, timeout=9)
+        + EXTRA.replace("AUTH", "AWS_IAM")
+        .replace("RETRIES", "2")
+        .split("  One:")[0]
+        .replace("      ReservedConcurrentExecutions: 5\n", "")
+        + "  Url:"
+        + EXTRA.replace("AUTH", "AWS_IAM").replace("RETRIES", "2").split("  Url:")[1]
+    )
+    assert done.exit_code == 0, done.output
+    provider = lam.get_capacity_provider(CapacityProviderName="upd-pool")["CapacityProvider"]
+    assert provider["CapacityProviderScalingConfig"]["MaxVCpuCount"] == 24
+    assert lam.get_function_configuration(FunctionName="upd-fn")["Timeout"] == 9
+    assert lam.get_function_url_config(FunctionName="upd-fn")["AuthType"] == "AWS_IAM"
+    assert lam.get_function_event_invoke_config(FunctionName="upd-fn")["MaximumRetryAttempts"] == 2
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="upd-fn")
+    versions = [
+        v["Version"] for v in lam.list_versions_by_function(FunctionName="upd-fn")["Versions"]
+    ]
+    assert versions == ["$LATEST"]
+    # What cannot change in place is refused, saying what to do; nothing else moves.
+    done = deploy_text(updates(vcpus=24, timeout=9, subnet="subnet-0fedcba9876543210"))
+    assert done.exit_code != 0 and "VpcConfig of a capacity provider cannot change" in done.output
+    done = deploy_text(updates(name="renamed", vcpus=24, timeout=9))
+    assert done.exit_code != 0 and "FunctionName cannot change" in done.output
+    shown = json.loads(corral_cli(server, "stacks", "show", "upd", "--json").stdout)
+    assert shown["Status"] == "UPDATE_ROLLBACK_COMPLETE" and "FunctionName" in shown["Reason"]
+    table = corral_cli(server, "stacks", "show", "upd")
+    assert "last deploy:" in table.stdout
+    assert corral_cli(server, "stacks", "delete", "upd").exit_code == 0
+    assert corral_cli(server, "stacks", "delete", "upd").exit_code != 0

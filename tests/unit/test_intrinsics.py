@@ -94,3 +94,26 @@ def test_references_name_what_a_value_depends_on() -> None:
         "List": [{"Ref": "Queue"}],
     }
     assert references(value) == {"Role", "Fn", "Bucket", "Stage", "Queue"}
+
+
+def test_malformed_intrinsics_say_what_they_take() -> None:
+    k = known()
+    for bad, message in [
+        ({"Ref": ["x"]}, "Ref takes a name"),
+        ({"Fn::Join": ["-", "notalist"]}, "takes a list of values"),
+        ({"Fn::If": ["IsProd", 1]}, "Fn::If takes"),
+        ({"Fn::FindInMap": ["M", "prod"]}, "Fn::FindInMap takes"),
+        ({"Fn::Join": "x"}, "takes a list of two values"),
+        ({"Fn::GetAtt": ["Fn"]}, "Fn::GetAtt takes"),
+        ({"Fn::GetAtt": ["Nobody", "Arn"]}, "no resource has that name"),
+        ({"Fn::Sub": ["${A}", ["not", "a", "map"]]}, r"Fn::Sub takes \[text"),
+        ({"Fn::Sub": [1, {}]}, "Fn::Sub takes a string"),
+        ({"Fn::And": []}, "takes a list of conditions"),
+        ({"Fn::Or": ["yes"]}, "takes conditions"),
+    ]:
+        with pytest.raises(errors.TemplateError, match=message):
+            resolve(bad, k)
+    assert resolve({"Fn::Join": ["", [True, False]]}, k) == "truefalse"
+    assert resolve({"Fn::Not": [{"Condition": "IsProd"}]}, k) is False
+    with pytest.raises(errors.TemplateError, match="not in the template's Conditions"):
+        evaluate_conditions({"A": {"Condition": "B"}}, k)
