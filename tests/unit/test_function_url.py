@@ -56,8 +56,8 @@ def test_the_event_of_a_request() -> None:
         caller=None,
         now_s=0.0,
     )
-    assert event["headers"] == {"content-type": "application/vnd.api+json", "x-twice": "a,b"}
-    assert event["cookies"] == ["k=v", "other=2"]
+    assert event["headers"]["x-twice"] == "a,b"
+    assert event["cookies"] == ["k=v", "other=2"] and event["headers"]["cookie"] == "k=v;  other=2"
     assert event["queryStringParameters"] == {"a": "1,2", "b": ""}
     assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False
     context = event["requestContext"]
@@ -82,8 +82,12 @@ def test_the_event_of_a_request() -> None:
 
 
 def test_answers_map_back_as_aws_maps_them() -> None:
-    assert http_answer(b'"text"') == (200, [(b"content-type", b"application/json")], b'"text"')
-    assert http_answer(b"") == (200, [(b"content-type", b"application/json")], b"")
+    plain = [(b"content-type", b"application/json")]
+    assert http_answer(b'"text"') == (200, plain, b"text")
+    assert http_answer(b'{"a": [1, true]}') == (200, plain, b'{"a":[1,true]}')
+    assert http_answer(b"") == (200, plain, b"")
+    assert http_answer(b"not json") == (200, plain, b"not json")
+    assert http_answer(b'{"statusCode": "418"}')[0] == 418
     status, headers, body = http_answer(
         json.dumps({"statusCode": 204, "headers": {"X-A": 1}}).encode()
     )

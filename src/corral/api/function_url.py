@@ -51,7 +51,6 @@ _TEXT_TYPES = (
     "application/json",
     "application/javascript",
     "application/xml",
-    "application/x-www-form-urlencoded",
     "application/x-amz-json",
     "application/ld+json",
     "application/graphql",
@@ -95,8 +94,10 @@ def url_event(
     for key, value in scope["headers"]:
         name, text = key.decode("latin-1").lower(), value.decode("latin-1")
         if name == "cookie":
+            # Split into ``cookies`` and kept in ``headers`` too, as AWS sends them.
             cookies.extend(c.strip() for c in text.split(";") if c.strip())
-            continue
+        elif name == "authorization":
+            continue  # a signed request's signature does not reach the function
         headers[name] = f"{headers[name]},{text}" if name in headers else text
     raw_query = scope.get("query_string", b"").decode("latin-1")
     params: dict[str, str] = {}
@@ -162,8 +163,17 @@ def http_answer(payload: bytes) -> tuple[int, Headers, bytes]:
     except ValueError:
         value = None
     if not isinstance(value, dict) or "statusCode" not in value:
-        return 200, [(b"content-type", b"application/json")], payload
+        # As AWS sends it: a string as its text, any other JSON re-serialized compactly.
+        if isinstance(value, str):
+            text = value.encode()
+        elif value is None and payload.strip() not in (b"null", b""):
+            text = payload  # not JSON at all: as the function wrote it
+        else:
+            text = json.dumps(value, separators=(",", ":")).encode() if payload.strip() else b""
+        return 200, [(b"content-type", b"application/json")], text
     status = value["statusCode"]
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)  # AWS takes "418" too
     if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"statusCode must be an HTTP status, not {status!r}")
     headers: Headers = []
@@ -214,8 +224,19 @@ def cors_headers(cors: Any, origin: str | None, *, preflight: bool) -> Headers:
     return found
 
 
-def _message(status: int, text: str) -> tuple[int, Headers, bytes]:
-    return status, [(b"content-type", b"application/json")], json.dumps({"Message": text}).encode()
+def _message(status: int, text: str | None) -> tuple[int, Headers, bytes]:
+    headers = [(b"content-type", b"application/json")]
+    if status == 403:
+        headers.append((b"x-amzn-errortype", b"AccessDeniedException"))
+    return status, headers, json.dumps({"Message": text}).encode()
+
+
+_FORBIDDEN = (
+    "Forbidden. For troubleshooting Function URL authorization issues, see: "
+    "https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html"
+)
+# What AWS answers for a function error through a URL (a plain body).
+_FUNCTION_ERROR = (502, [(b"content-type", b"text/plain")], b"Internal Server Error")
 
 
 class FunctionUrlEndpoint:
@@ -237,7 +258,7 @@ class FunctionUrlEndpoint:
             and any(k == b"access-control-request-method" for k, _ in scope["headers"])
         )
         if config is None:
-            status, headers, body = _message(404, f"No function URL has the id {url_id!r}.")
+            status, headers, body = _message(403, None)  # AWS: an unknown URL id is a 403
         elif preflight and config.cors:
             # Answered from the configuration; the function never sees a preflight.
             status, headers, body = 200, cors_headers(config.cors, origin, preflight=True), b""
@@ -278,7 +299,7 @@ class FunctionUrlEndpoint:
             try:
                 caller = self._caller(scope, body, config)
             except errors.CorralError:
-                return _message(403, "Forbidden")
+                return _message(403, _FORBIDDEN)
         event = url_event(
             scope,
             config,
@@ -316,11 +337,11 @@ class FunctionUrlEndpoint:
             await streamed.end()
             return None
         if result.is_error:
-            return _message(502, "Internal Server Error")
+            return _FUNCTION_ERROR[0], list(_FUNCTION_ERROR[1]), _FUNCTION_ERROR[2]
         try:
             return http_answer(result.payload)
         except (ValueError, TypeError):
-            return _message(502, "Internal Server Error")
+            return _FUNCTION_ERROR[0], list(_FUNCTION_ERROR[1]), _FUNCTION_ERROR[2]
 
     def _caller(
         self, scope: Scope, body: bytes, config: models.FunctionUrlConfig
@@ -423,8 +444,7 @@ class _Streamed:
             await self._body(rest)
 
     async def _start(self, status: int, headers: Headers) -> None:
-        names = {name for name, _ in self._extra}
-        headers = [h for h in headers if h[0] not in names] + self._extra
+        headers = headers + self._extra
         headers.append((b"x-amzn-requestid", self._request_id.encode()))
         try:
             await self._send({"type": "http.response.start", "status": status, "headers": headers})
@@ -461,11 +481,12 @@ def _origin(scope: Scope) -> str | None:
 
 
 def _with_cors(headers: Headers, config: models.FunctionUrlConfig, origin: str | None) -> Headers:
-    """``headers`` with the URL's CORS headers in place of the function's, if it has CORS."""
+    """``headers`` plus the URL's CORS headers. As on AWS, the function's own CORS headers
+    stay on a normal request (both reach the browser); only a preflight is the config's alone.
+    """
     if not config.cors:
         return headers
-    kept = [h for h in headers if not h[0].startswith(b"access-control-")]
-    return kept + cors_headers(config.cors, origin, preflight=False)
+    return headers + cors_headers(config.cors, origin, preflight=False)
 
 
 def _too_large(size: int) -> errors.InvalidRequest:

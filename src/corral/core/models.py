@@ -358,3 +358,5 @@ class FunctionUrlConfig:
     modified_s: float
     # AWS's ``Cors`` structure as given (AllowOrigins, AllowMethods, ...), or None.
     cors: Mapping[str, Any] | None = None
+    # Whether InvokeMode was ever given (Create/Update answers show it only then).
+    invoke_mode_given: bool = False

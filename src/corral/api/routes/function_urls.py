@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -18,12 +19,11 @@ from starlette.routing import Route
 
 from corral.api.body import Body
 from corral.api.http import handler, json_response, query, read_json
-from corral.api.routes.common import latest_or_404, now_s, paginate
+from corral.api.routes.common import now_s, paginate
 from corral.api.routes.common import services as services_of
 from corral.api.services import Services
 from corral.core import errors, models
 from corral.core.arns import parse_function_name
-from corral.core.clock import iso_timestamp_z
 from corral.store.catalog import URL
 
 __all__ = ["ROUTES"]
@@ -34,7 +34,11 @@ INVOKE_MODES = ("BUFFERED", "RESPONSE_STREAM")
 _URL_ID_CHARS = string.ascii_lowercase + string.digits
 
 
-def _target(request: Request) -> tuple[Services, str, str]:
+_MISSING_FUNCTION = "Function does not exist"  # what Create, Update and List say
+_MISSING = "The resource you requested does not exist."  # what Get and Delete say
+
+
+def _target(request: Request, missing: str = _MISSING) -> tuple[Services, str, str]:
     """The function and qualifier (``$LATEST`` or an existing alias) a call names."""
     svc = services_of(request)
     name, qualifier = parse_function_name(
@@ -48,9 +52,10 @@ def _target(request: Request) -> tuple[Services, str, str]:
                 f"Member must satisfy regular expression pattern: {_QUALIFIER_PATTERN}",
             )
         )
-    latest_or_404(svc, name)
-    if qualifier is not None and svc.catalog.alias(name, qualifier) is None:
-        raise errors.NotFound(f"Function not found: {svc.partition.function_arn(name, qualifier)}")
+    if svc.catalog.version(name, models.LATEST) is None or (
+        qualifier is not None and svc.catalog.alias(name, qualifier) is None
+    ):
+        raise errors.NotFound(missing)
     return svc, name, qualifier or models.LATEST
 
 
@@ -62,7 +67,7 @@ def _arn(svc: Services, config: models.FunctionUrlConfig) -> str:
 def _existing(svc: Services, name: str, qualifier: str) -> models.FunctionUrlConfig:
     config = svc.catalog.url_config(name, qualifier)
     if config is None:
-        raise errors.NotFound("The resource you requested does not exist.")
+        raise errors.NotFound(_MISSING)
     return config
 
 
@@ -100,24 +105,32 @@ def _cors(body: Body) -> dict[str, Any] | None:
     return found
 
 
-def _shape(svc: Services, config: models.FunctionUrlConfig, *, modified: bool) -> dict[str, Any]:
+def _time(epoch_s: float) -> str:
+    """AWS's format for URL times: microseconds and ``Z``."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _shape(
+    svc: Services, config: models.FunctionUrlConfig, *, modified: bool, mode: bool = True
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "FunctionUrl": svc.function_url(config.url_id),
         "FunctionArn": _arn(svc, config),
         "AuthType": config.auth_type,
-        "CreationTime": iso_timestamp_z(config.created_s),
-        "InvokeMode": config.invoke_mode,
+        "CreationTime": _time(config.created_s),
     }
+    if mode:
+        data["InvokeMode"] = config.invoke_mode
     if config.cors is not None:
         data["Cors"] = dict(config.cors)
     if modified:
-        data["LastModifiedTime"] = iso_timestamp_z(config.modified_s)
+        data["LastModifiedTime"] = _time(config.modified_s)
     return data
 
 
 @handler
 async def create_url(request: Request) -> Response:
-    svc, name, qualifier = _target(request)
+    svc, name, qualifier = _target(request, _MISSING_FUNCTION)
     body = await read_json(request, "CreateFunctionUrlConfig")
     auth_type = body.string("AuthType", required=True, enum=AUTH_TYPES)
     invoke_mode = body.string("InvokeMode", enum=INVOKE_MODES) or "BUFFERED"
@@ -139,14 +152,15 @@ async def create_url(request: Request) -> Response:
         created_s=now,
         modified_s=now,
         cors=cors,
+        invoke_mode_given=body.has("InvokeMode"),
     )
     svc.catalog.put_url_config(config)
-    return json_response(201, _shape(svc, config, modified=False))
+    return json_response(201, _shape(svc, config, modified=False, mode=config.invoke_mode_given))
 
 
 @handler
 async def update_url(request: Request) -> Response:
-    svc, name, qualifier = _target(request)
+    svc, name, qualifier = _target(request, _MISSING_FUNCTION)
     body = await read_json(request, "UpdateFunctionUrlConfig")
     auth_type = body.string("AuthType", enum=AUTH_TYPES)
     invoke_mode = body.string("InvokeMode", enum=INVOKE_MODES)
@@ -161,9 +175,10 @@ async def update_url(request: Request) -> Response:
         created_s=old.created_s,
         modified_s=now_s(),
         cors=old.cors if cors is None else cors,
+        invoke_mode_given=old.invoke_mode_given or invoke_mode is not None,
     )
     svc.catalog.put_url_config(config)
-    return json_response(200, _shape(svc, config, modified=True))
+    return json_response(200, _shape(svc, config, modified=True, mode=config.invoke_mode_given))
 
 
 @handler
@@ -186,7 +201,8 @@ async def list_urls(request: Request) -> Response:
     name, _ = parse_function_name(
         request.path_params["function_name"], svc.partition, allow_qualifier=False
     )
-    latest_or_404(svc, name)
+    if svc.catalog.version(name, models.LATEST) is None:
+        raise errors.NotFound(_MISSING_FUNCTION)
     configs = svc.catalog.url_configs(name)
     page, next_marker = paginate(configs, request, lambda c: c.qualifier, cap=50)
     data: dict[str, Any] = {"FunctionUrlConfigs": [_shape(svc, c, modified=True) for c in page]}
