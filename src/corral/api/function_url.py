@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Coroutine
 from typing import Any
 
+from corral.api.gate import request_of
 from corral.api.http import ClientGone, receive_body
 from corral.api.services import Services
 from corral.auth import sigv4
@@ -353,14 +354,7 @@ class FunctionUrlEndpoint:
             errors.CorralError: unsigned, a bad signature, an unknown key, or not allowed.
         """
         svc = self._svc
-        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        path = scope.get("raw_path") or scope["path"].encode()
-        request = sigv4.Request(
-            scope["method"],
-            path.decode("latin-1"),
-            scope.get("query_string", b"").decode("latin-1"),
-            headers,
-        )
+        request = request_of(scope)
         claim = sigv4.parse(request)
         sigv4.check_claim(claim, time.time(), svc.settings.allowed_signing_regions)
         key = svc.keys.get(claim.access_key_id)

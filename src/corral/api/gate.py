@@ -34,7 +34,7 @@ from corral.core import errors
 from corral.core.arns import Partition, parse_function_name
 from corral.core.settings import Settings
 
-__all__ = ["KEY_SCOPE", "Gate"]
+__all__ = ["KEY_SCOPE", "Gate", "request_of"]
 
 KEY_SCOPE = "corral.key"  # the ASGI scope key holding the caller's ``ApiKey``
 
@@ -71,14 +71,7 @@ class Gate:
         await self._app(scope, _replay(body, receive), send)
 
     async def _check(self, scope: Scope, receive: Any) -> tuple[ApiKey, bytes]:
-        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        path = scope.get("raw_path") or scope["path"].encode()
-        request = sigv4.Request(
-            scope["method"],
-            path.decode("latin-1"),
-            scope.get("query_string", b"").decode("latin-1"),
-            headers,
-        )
+        request = request_of(scope)
         basic = self._basic(request)
         if basic is not None:
             key = basic
@@ -148,6 +141,18 @@ class Gate:
                 resource = name  # the route will refuse it; a key may still not call it
         authorize(key, operation.name, name, resource, self._partition.account_id)
         return operation
+
+
+def request_of(scope: Scope) -> sigv4.Request:
+    """An ASGI request as SigV4 verification sees it: path and query as on the wire."""
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+    path = scope.get("raw_path") or scope["path"].encode()
+    return sigv4.Request(
+        scope["method"],
+        path.decode("latin-1"),
+        scope.get("query_string", b"").decode("latin-1"),
+        headers,
+    )
 
 
 def _replay(body: bytes, receive: Any) -> Any:

@@ -287,10 +287,10 @@ class _Function(Handler):
             params = {k: v if v is not None else defaults.get(k) for k, v in changed.items()}
             params = {k: v for k, v in params.items() if v is not None}
             target.lam.update_function_configuration(FunctionName=name, **params)
-            _updated(target, name)
+            _settled(target, name)
         if digest != old.code_digest:
             target.lam.update_function_code(FunctionName=name, ZipFile=zipped)
-            _updated(target, name)
+            _settled(target, name)
         arn = target.function_arn(name)
         old_tags, new_tags = _tags(old.properties), _tags(props)
         if old_tags != new_tags:
@@ -346,9 +346,6 @@ def _settled(target: Target, name: str, qualifier: str = "$LATEST") -> None:
         ) in (None, "Successful")
 
     _wait(ready, f"{name}:{qualifier} to be ready", 180.0)
-
-
-_updated = _settled
 
 
 def _function_name(value: Any) -> tuple[str, str | None]:
